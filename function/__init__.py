@@ -1,0 +1,42 @@
+"""jobfn: job definitions rendered into Kubernetes Jobs, behind REST, CloudEvents and AWS Batch.
+
+The public library surface (what k8s-jobs users switch to) is re-exported here.
+``JobManager`` and friends load the Kubernetes client, which is slow to import, so
+they are resolved on first use rather than when this package is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .contract import JobSigner
+from .definitions import DefinitionsFile, JobDefinition, JobDefinitions
+from .errors import JobfnError
+from .submission import JobView, Overrides, Submission
+
+if TYPE_CHECKING:
+    from .factory import JobManagerFactory
+    from .manager import JobManager, PodLog
+
+_LAZY = {"JobManager": "manager", "PodLog": "manager", "JobManagerFactory": "factory"}
+
+__all__ = [
+    "DefinitionsFile",
+    "JobDefinition",
+    "JobDefinitions",
+    "JobManager",
+    "JobManagerFactory",
+    "JobSigner",
+    "JobView",
+    "JobfnError",
+    "Overrides",
+    "PodLog",
+    "Submission",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,108 @@
+"""The names jobfn shares with k8s-jobs and with its own reaper, defined once.
+
+Changing any value here breaks every deployed reaper and every operator's
+``kubectl get jobs -l ...``; they are a contract, not configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+# --- the k8s-jobs contract -------------------------------------------------------------
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+DEFINITION_LABEL = "job_definition_name"
+DELETION_TIME_ANNOTATION = "job_deletion_time_unix_sec"
+
+SIGNATURE_ENV = "JOB_SIGNATURE"
+NAMESPACE_ENV = "JOB_NAMESPACE"
+DEFINITIONS_PATH_ENV = "JOB_DEFINITIONS_CONFIG_PATH"
+
+# --- jobfn's own annotations (prefixed, so they never clash with a template's) ----------
+ANNOTATION_PREFIX = "jobfn.dev/"
+ARGUMENTS_ANNOTATION = ANNOTATION_PREFIX + "arguments"
+IDEMPOTENCY_KEY_ANNOTATION = ANNOTATION_PREFIX + "idempotency-key"
+REQUEST_HASH_ANNOTATION = ANNOTATION_PREFIX + "request-hash"
+TERMINATION_REASON_ANNOTATION = ANNOTATION_PREFIX + "termination-reason"
+CALLER_ANNOTATION = ANNOTATION_PREFIX + "submitted-by"
+QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
+
+# The pod label the Job controller sets (the short ``job-name`` is its legacy twin).
+JOB_NAME_POD_LABEL = "batch.kubernetes.io/job-name"
+
+MAX_NAME_LENGTH = 63  # Job names become pod labels, which are capped at 63 characters.
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_RANDOM_SUFFIX_LENGTH = 8
+_KEYED_SUFFIX_LENGTH = 16  # hex digits of sha256: 64 bits, and a stored key settles a clash
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def is_label_value(value: str) -> bool:
+    """Whether ``value`` is a valid Kubernetes label value."""
+    return bool(_LABEL_VALUE.match(value))
+
+
+class JobSigner:
+    """Marks jobs as created by one deployment and selects them again.
+
+    Same behaviour as k8s-jobs' ``JobSigner``: ``sign`` sets the managed-by and
+    definition labels; ``label_selector`` matches exactly the jobs ``sign`` marked.
+    """
+
+    def __init__(self, signature: str) -> None:
+        if not signature or not is_label_value(signature):
+            raise ValueError(f"signature {signature!r} is not a valid Kubernetes label value")
+        self.signature = signature
+
+    def sign(self, job: dict[str, Any], job_definition_name: str | None = None) -> None:
+        """Set the signature (and definition) labels on a Job manifest, in place."""
+        labels = job.setdefault("metadata", {}).setdefault("labels", {})
+        labels[MANAGED_BY_LABEL] = self.signature
+        if job_definition_name:
+            labels[DEFINITION_LABEL] = job_definition_name
+
+    def label_selector(
+        self,
+        job_definition_name: str | None = None,
+        extra_labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """The label selector for this signature's jobs, optionally narrowed."""
+        parts = [f"{MANAGED_BY_LABEL}={self.signature}"]
+        if job_definition_name:
+            parts.append(f"{DEFINITION_LABEL}={job_definition_name}")
+        for key, value in (extra_labels or {}).items():
+            parts.append(f"{key}={value}")
+        return ",".join(parts)
+
+    def is_signed(self, job: Mapping[str, Any]) -> bool:
+        """Whether a Job manifest carries this signature."""
+        labels = (job.get("metadata") or {}).get("labels") or {}
+        return bool(labels.get(MANAGED_BY_LABEL) == self.signature)
+
+
+def name_prefix(definition_name: str, suffix_length: int) -> str:
+    """A DNS-1123 prefix derived from a definition name, short enough for the suffix."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", definition_name.lower()).strip("-")
+    cleaned = re.sub(r"-{2,}", "-", cleaned) or "job"
+    limit = MAX_NAME_LENGTH - suffix_length - 1
+    return cleaned[:limit].rstrip("-") or "job"
+
+
+def random_job_name(definition_name: str) -> str:
+    """A fresh unique name: readable prefix from the definition plus a random suffix."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_RANDOM_SUFFIX_LENGTH))
+    return f"{name_prefix(definition_name, _RANDOM_SUFFIX_LENGTH)}-{suffix}"
+
+
+def keyed_job_name(definition_name: str, idempotency_key: str) -> str:
+    """The one name a definition's job submitted with ``idempotency_key`` can have.
+
+    The API server refuses a second Job with the same name, so two submissions with
+    one key can never both create a job, however they race.
+    """
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:_KEYED_SUFFIX_LENGTH]
+    return f"{name_prefix(definition_name, _KEYED_SUFFIX_LENGTH)}-{digest}"

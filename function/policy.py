@@ -1,0 +1,174 @@
+"""What every Job jobfn creates is forced to be, whatever its template or caller says.
+
+Applied after rendering: the name and namespace are jobfn's, the signature labels
+cannot be removed or changed, jobfn's own annotations cannot be forged by a
+template, and each override is checked against what the definition allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .contract import (
+    ANNOTATION_PREFIX,
+    ARGUMENTS_ANNOTATION,
+    CALLER_ANNOTATION,
+    DELETION_TIME_ANNOTATION,
+    IDEMPOTENCY_KEY_ANNOTATION,
+    QUEUE_LABEL,
+    REQUEST_HASH_ANNOTATION,
+    JobSigner,
+    is_label_value,
+)
+from .definitions import JobDefinition
+from .errors import DefinitionError, InvalidRequest
+from .submission import Overrides, Submission
+
+#: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
+DEFAULT_MAX_ARRAY_SIZE = 10_000
+TAGS_ANNOTATION = ANNOTATION_PREFIX + "tags"
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_MAX_RETRIES = 100
+
+
+def request_hash(submission: Submission) -> str:
+    """A fingerprint of what was asked, to tell a retry from a different request."""
+    overrides = {name: getattr(submission.overrides, name) for name in submission.overrides.used()}
+    canonical = json.dumps(
+        [submission.definition, submission.arguments, overrides, submission.tags, submission.queue],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=list,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def shape_job(
+    job: dict[str, Any],
+    *,
+    name: str,
+    namespace: str,
+    signer: JobSigner,
+    definition: JobDefinition,
+    submission: Submission,
+    arguments: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Force jobfn's identity onto a freshly rendered Job and apply the caller's overrides."""
+    metadata = job.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        raise DefinitionError(f"definition '{definition.name}' renders a Job whose metadata is not a mapping")
+    metadata.pop("generateName", None)
+    metadata["name"] = name
+    metadata["namespace"] = namespace
+    labels = {k: str(v) for k, v in (metadata.get("labels") or {}).items()}
+    labels.update(definition.labels)
+    if submission.queue is not None:
+        labels[QUEUE_LABEL] = submission.queue
+    metadata["labels"] = labels
+    signer.sign(job, definition.name)
+
+    annotations = {
+        key: str(value)
+        for key, value in (metadata.get("annotations") or {}).items()
+        # A template cannot pre-set retention or forge jobfn's own records.
+        if key != DELETION_TIME_ANNOTATION and not key.startswith(ANNOTATION_PREFIX)
+    }
+    annotations[ARGUMENTS_ANNOTATION] = json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+    if submission.idempotency_key is not None:
+        annotations[IDEMPOTENCY_KEY_ANNOTATION] = submission.idempotency_key
+        annotations[REQUEST_HASH_ANNOTATION] = request_hash(submission)
+    if submission.caller:
+        annotations[CALLER_ANNOTATION] = submission.caller
+    if submission.tags:
+        annotations[TAGS_ANNOTATION] = json.dumps(dict(submission.tags), sort_keys=True)
+    metadata["annotations"] = annotations
+
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or not _containers(spec):
+        raise DefinitionError(
+            f"definition '{definition.name}' renders a Job without spec.template.spec.containers"
+        )
+    apply_overrides(spec, submission.overrides, definition)
+    return job
+
+
+def _containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    containers = pod_spec.get("containers")
+    return containers if isinstance(containers, list) and containers else []
+
+
+def check_overrides_allowed(overrides: Overrides, definition: JobDefinition) -> None:
+    """Refuse overrides the definition does not allow, naming what it does."""
+    refused = [name for name in overrides.used() if name not in definition.allowed_overrides]
+    if refused:
+        allowed = ", ".join(sorted(definition.allowed_overrides)) or "none"
+        raise InvalidRequest(
+            f"definition '{definition.name}' does not allow overriding {', '.join(refused)} "
+            f"(allowed: {allowed})"
+        )
+
+
+def apply_overrides(spec: dict[str, Any], overrides: Overrides, definition: JobDefinition) -> None:
+    """Apply each override to a Job spec, within the definition's bounds."""
+    check_overrides_allowed(overrides, definition)
+    if overrides.timeout is not None:
+        limit = definition.max_active_deadline_seconds
+        if overrides.timeout < 1 or (limit is not None and overrides.timeout > limit):
+            bound = f"between 1 and {limit}" if limit is not None else "at least 1"
+            raise InvalidRequest(f"timeout must be {bound} seconds, not {overrides.timeout}")
+        spec["activeDeadlineSeconds"] = overrides.timeout
+    if overrides.array_size is not None:
+        limit = definition.max_array_size or DEFAULT_MAX_ARRAY_SIZE
+        if not 1 <= overrides.array_size <= limit:
+            raise InvalidRequest(f"array size must be between 1 and {limit}, not {overrides.array_size}")
+        spec["completionMode"] = "Indexed"
+        spec["completions"] = overrides.array_size
+        spec["parallelism"] = min(int(spec.get("parallelism") or overrides.array_size), overrides.array_size)
+    if overrides.retries is not None:
+        if not 0 <= overrides.retries <= _MAX_RETRIES:
+            raise InvalidRequest(f"retries must be between 0 and {_MAX_RETRIES}, not {overrides.retries}")
+        spec["backoffLimit"] = overrides.retries
+    container = _containers(spec)[0]
+    if overrides.command is not None:
+        if not overrides.command or not all(isinstance(part, str) for part in overrides.command):
+            raise InvalidRequest("command must be a non-empty list of strings")
+        container["command"] = list(overrides.command)
+        container.pop("args", None)
+    if overrides.environment is not None:
+        _override_environment(container, overrides.environment)
+    if overrides.resources is not None:
+        _override_resources(container, overrides.resources)
+
+
+def _override_environment(container: dict[str, Any], environment: Mapping[str, str]) -> None:
+    bad = [name for name in environment if not isinstance(name, str) or not _ENV_NAME.match(name)]
+    if bad:
+        raise InvalidRequest(f"invalid environment variable names: {', '.join(map(repr, bad))[:200]}")
+    if not all(isinstance(value, str) for value in environment.values()):
+        raise InvalidRequest("environment values must be strings")
+    kept = [var for var in container.get("env") or [] if var.get("name") not in environment]
+    container["env"] = kept + [{"name": k, "value": v} for k, v in environment.items()]
+
+
+def _override_resources(container: dict[str, Any], resources: Mapping[str, Mapping[str, str]]) -> None:
+    if set(resources) - {"requests", "limits"}:
+        raise InvalidRequest("resources take 'requests' and 'limits'")
+    current = container.setdefault("resources", {})
+    for kind, quantities in resources.items():
+        if not isinstance(quantities, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in quantities.items()
+        ):
+            raise InvalidRequest(f"resources.{kind} must map resource names to quantity strings")
+        current.setdefault(kind, {}).update(quantities)
+
+
+def check_labels(labels: Mapping[str, str]) -> None:
+    """Refuse label values a caller passes that Kubernetes would reject."""
+    bad = [key for key, value in labels.items() if not is_label_value(str(value))]
+    if bad:
+        raise InvalidRequest(f"invalid label values for {', '.join(bad)[:200]}")

@@ -1,0 +1,116 @@
+"""Environment → frozen settings, read and validated once at start-up.
+
+Every problem names the variable at fault, so a misconfigured deployment says what
+to fix in its first log line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, is_label_value
+from .errors import ConfigurationError
+
+_IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_SIGNATURE = "jobfn"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the function needs to know about its deployment."""
+
+    signature: str
+    """Value of the ``app.kubernetes.io/managed-by`` label on every job (``JOB_SIGNATURE``)."""
+    namespace: str
+    """Namespace jobs are created in (``JOB_NAMESPACE``; in-cluster default: the pod's own)."""
+    definitions_path: Path | None
+    """YAML file listing the job definitions (``JOB_DEFINITIONS_CONFIG_PATH``)."""
+    auth: str = "none"
+    """Caller authentication: ``none`` or ``tokenreview`` (``JOBFN_AUTH``)."""
+    max_body_bytes: int = 1 << 20
+    """Requests with a larger body are refused with 413 (``JOBFN_MAX_BODY_BYTES``)."""
+    max_in_flight: int = 0
+    """Requests beyond this many at once are answered 429; 0 is no cap (``JOBFN_MAX_IN_FLIGHT``)."""
+    reload_interval_seconds: float = 1.0
+    """How often the definitions file is checked for edits (``JOBFN_RELOAD_INTERVAL_SECONDS``)."""
+    api_timeout_seconds: float = 10.0
+    """Timeout of each Kubernetes API request (``JOBFN_API_TIMEOUT_SECONDS``)."""
+    log_level: str = "INFO"
+    """Python log level name (``JOBFN_LOG_LEVEL``)."""
+
+
+def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return convert(raw)
+    except ValueError as error:
+        raise ConfigurationError(f"{name}={raw!r} is invalid: {error}") from None
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be more than zero")
+    return value
+
+
+def read_signature(env: Mapping[str, str]) -> str:
+    """``JOB_SIGNATURE``, validated as a label value."""
+    signature = env.get(SIGNATURE_ENV) or DEFAULT_SIGNATURE
+    if not is_label_value(signature):
+        raise ConfigurationError(
+            f"{SIGNATURE_ENV}={signature!r} is not a valid label value "
+            "(at most 63 characters: letters, digits, '-', '_', '.')"
+        )
+    return signature
+
+
+def read_namespace(env: Mapping[str, str]) -> str:
+    """``JOB_NAMESPACE``, else the pod's own namespace, else ``default``."""
+    namespace = env.get(NAMESPACE_ENV)
+    if not namespace and _IN_CLUSTER_NAMESPACE_FILE.exists():
+        namespace = _IN_CLUSTER_NAMESPACE_FILE.read_text().strip()
+    return namespace or "default"
+
+
+def read_definitions_path(env: Mapping[str, str]) -> Path | None:
+    """``JOB_DEFINITIONS_CONFIG_PATH`` as a path, or None when unset."""
+    raw = env.get(DEFINITIONS_PATH_ENV)
+    return Path(raw) if raw else None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the function's settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    auth = env.get("JOBFN_AUTH", "none").lower()
+    if auth not in ("none", "tokenreview"):
+        raise ConfigurationError(f"JOBFN_AUTH={auth!r} is invalid: use 'none' or 'tokenreview'")
+    log_level = env.get("JOBFN_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"JOBFN_LOG_LEVEL={log_level!r} is invalid")
+    return Settings(
+        signature=read_signature(env),
+        namespace=read_namespace(env),
+        definitions_path=read_definitions_path(env),
+        auth=auth,
+        max_body_bytes=_parse(env, "JOBFN_MAX_BODY_BYTES", _non_negative_int, 1 << 20),
+        max_in_flight=_parse(env, "JOBFN_MAX_IN_FLIGHT", _non_negative_int, 0),
+        reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", _positive_float, 1.0),
+        api_timeout_seconds=_parse(env, "JOBFN_API_TIMEOUT_SECONDS", _positive_float, 10.0),
+        log_level=log_level,
+    )

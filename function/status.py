@@ -1,0 +1,237 @@
+"""The state model: a Job (and, when known, its pods) → an AWS Batch state and a reason.
+
+Pure functions of the API objects as the server returns them (JSON dicts), so the
+same mapping serves the function, the reaper and the tests without a cluster.
+
+    SUBMITTED  created; the Job controller has not started it yet
+    RUNNABLE   waiting for resources: suspended (e.g. queued by Kueue) or pods unscheduled
+    PENDING    started, no pod active: creating pods or waiting to retry a failed one
+    STARTING   a pod is scheduled, its containers are not running yet (image pulls, ...)
+    RUNNING    a pod's containers are running
+    SUCCEEDED  condition Complete
+    FAILED     condition Failed (or FailureTarget): backoff limit, deadline, pod failure
+               policy, or terminated through jobfn (the recorded reason wins)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .contract import (
+    ARGUMENTS_ANNOTATION,
+    DEFINITION_LABEL,
+    DELETION_TIME_ANNOTATION,
+    TERMINATION_REASON_ANNOTATION,
+)
+from .submission import JobView, PodView
+
+SUBMITTED = "SUBMITTED"
+PENDING = "PENDING"
+RUNNABLE = "RUNNABLE"
+STARTING = "STARTING"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+STATES = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED)
+TERMINAL_STATES = (SUCCEEDED, FAILED)
+
+_IMAGE_PROBLEMS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+_START_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff",
+                   "RunContainerError"}  # fmt: skip
+
+Json = Mapping[str, Any]
+
+
+def unix_time(timestamp: str | None) -> int | None:
+    """An API timestamp (RFC 3339) as unix seconds."""
+    if not timestamp:
+        return None
+    return int(datetime.fromisoformat(timestamp).timestamp())
+
+
+def _true_conditions(job: Json) -> dict[str, Json]:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return {c["type"]: c for c in conditions if c.get("status") == "True"}
+
+
+def terminal_condition(job: Json) -> Json | None:
+    """The condition that made the job terminal (Complete or Failed), if it is."""
+    conditions = _true_conditions(job)
+    return conditions.get("Complete") or conditions.get("Failed")
+
+
+def is_terminal(job: Json) -> bool:
+    """Whether the Job controller has finished the job (Complete or Failed)."""
+    return terminal_condition(job) is not None
+
+
+def terminal_time(job: Json) -> int | None:
+    """When the job became terminal, from its own record, not from when anyone looked."""
+    condition = terminal_condition(job)
+    if condition is None:
+        return None
+    status = job.get("status") or {}
+    return unix_time(
+        condition.get("lastTransitionTime") or status.get("completionTime") or condition.get("lastProbeTime")
+    )
+
+
+def job_state(job: Json, pods: Sequence[Json] | None = None) -> tuple[str, str]:
+    """The job's state and a reason a person understands."""
+    spec = job.get("spec") or {}
+    status = job.get("status") or {}
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    conditions = _true_conditions(job)
+    if "Complete" in conditions:
+        return SUCCEEDED, "Completed"
+    failed = conditions.get("Failed") or conditions.get("FailureTarget")
+    if failed is not None:
+        terminated = annotations.get(TERMINATION_REASON_ANNOTATION)
+        if terminated is not None:
+            return FAILED, f"Terminated: {terminated}"
+        return FAILED, _failure_reason(failed, spec, status, pods)
+    if spec.get("suspend"):
+        return RUNNABLE, "Waiting for quota: the job is suspended until it is admitted"
+    if not status.get("startTime"):
+        return SUBMITTED, "Waiting for the job controller to start the job"
+    active = int(status.get("active") or 0)
+    if active == 0:
+        failures = int(status.get("failed") or 0)
+        if failures:
+            return PENDING, f"Retrying after {failures} failed attempt(s)"
+        return PENDING, "Creating pods"
+    if pods is None:
+        if int(status.get("ready") or 0) > 0:
+            return RUNNING, "Running"
+        return STARTING, "Starting pods"
+    return _state_from_pods(pods)
+
+
+def _state_from_pods(pods: Sequence[Json]) -> tuple[str, str]:
+    live = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
+    if any((p.get("status") or {}).get("phase") == "Running" for p in live):
+        return RUNNING, "Running"
+    for pod in live:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason in _IMAGE_PROBLEMS:
+                return (
+                    STARTING,
+                    f"Image pull error ({reason}): {waiting.get('message', '')}".strip(),
+                )
+            if reason in _START_PROBLEMS:
+                return (
+                    STARTING,
+                    f"Container cannot start ({reason}): {waiting.get('message', '')}".strip(),
+                )
+    for pod in live:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return RUNNABLE, f"Waiting for a node: {condition.get('message', 'unschedulable')}"
+    return STARTING, "Starting containers"
+
+
+def _failure_reason(condition: Json, spec: Json, status: Json, pods: Sequence[Json] | None) -> str:
+    reason = condition.get("reason") or "Failed"
+    if reason == "BackoffLimitExceeded":
+        detail = (
+            f"the job failed {status.get('failed', 0)} time(s), "
+            f"more than its backoffLimit of {spec.get('backoffLimit', 6)} allows"
+        )
+        codes = sorted({code for code in _exit_codes(pods or []) if code})
+        if codes:
+            detail += f"; exit code(s) {', '.join(map(str, codes))}"
+        return f"{reason}: {detail}"
+    if reason == "DeadlineExceeded":
+        return (
+            f"{reason}: the job ran longer than its activeDeadlineSeconds "
+            f"({spec.get('activeDeadlineSeconds')} s)"
+        )
+    message = condition.get("message")
+    return f"{reason}: {message}" if message else reason
+
+
+def _exit_codes(pods: Sequence[Json]) -> list[int]:
+    codes = []
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if "exitCode" in terminated:
+                codes.append(int(terminated["exitCode"]))
+    return codes
+
+
+def deletion_time(job: Json) -> int | None:
+    """The job's ``job_deletion_time_unix_sec``, or None when unset or unreadable."""
+    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(DELETION_TIME_ANNOTATION)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def submitted_arguments(job: Json) -> dict[str, Any]:
+    """The arguments the job was submitted with, as recorded on it."""
+    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(ARGUMENTS_ANNOTATION)
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def pod_view(pod: Json) -> PodView:
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    index = (metadata.get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
+    containers = []
+    for container in status.get("containerStatuses") or []:
+        state_name, detail = next(iter((container.get("state") or {"waiting": {}}).items()))
+        containers.append(
+            {
+                "name": container.get("name"),
+                "state": state_name,
+                "reason": detail.get("reason"),
+                "exit_code": detail.get("exitCode"),
+            }
+        )
+    return PodView(
+        name=metadata.get("name", ""),
+        phase=status.get("phase", "Unknown"),
+        node=(pod.get("spec") or {}).get("nodeName"),
+        index=int(index) if index is not None and str(index).isdigit() else None,
+        containers=containers,
+    )
+
+
+def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = False) -> JobView:
+    """Everything a front door may show about a job."""
+    metadata = job.get("metadata") or {}
+    spec = job.get("spec") or {}
+    status = job.get("status") or {}
+    state, reason = job_state(job, pods)
+    condition = terminal_condition(job)
+    return JobView(
+        name=metadata.get("name", ""),
+        uid=metadata.get("uid", ""),
+        definition=(metadata.get("labels") or {}).get(DEFINITION_LABEL, ""),
+        state=state,
+        reason=reason,
+        created=unix_time(metadata.get("creationTimestamp")),
+        started=unix_time(status.get("startTime")),
+        stopped=terminal_time(job) if condition else None,
+        arguments=submitted_arguments(job),
+        deletion_time=deletion_time(job),
+        array_size=spec.get("completions") if spec.get("completionMode") == "Indexed" else None,
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        active=int(status.get("active") or 0),
+        pods=[pod_view(p) for p in pods] if pods is not None else None,
+        created_now=created_now,
+    )

@@ -1,0 +1,129 @@
+"""What the front doors hand to the core, and what the core hands back.
+
+REST, CloudEvents and the AWS Batch API each translate their request into a
+``Submission`` and translate a ``JobView`` back into their own answer shape; nothing
+behind this line knows which door a request came through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Names a definition's ``allowed_overrides`` may list, one per ``Overrides`` field.
+OVERRIDE_NAMES = ("timeout", "array_size", "retries", "command", "environment", "resources")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Changes a caller asks for on top of the rendered template, each allowed per definition."""
+
+    timeout: int | None = None
+    """``activeDeadlineSeconds``, bounded by the definition's ``max_active_deadline_seconds``."""
+    array_size: int | None = None
+    """Run N indexed copies (an Indexed Job with N completions)."""
+    retries: int | None = None
+    """``backoffLimit``: how many failed pods are retried."""
+    command: tuple[str, ...] | None = None
+    """Replaces the first container's command."""
+    environment: Mapping[str, str] | None = None
+    """Added to (or replacing same-named) environment variables of the first container."""
+    resources: Mapping[str, Mapping[str, str]] | None = None
+    """``requests``/``limits`` merged into the first container's resources."""
+
+    def used(self) -> list[str]:
+        """Names of the overrides this request actually sets."""
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One request to run a job, whichever front door it came through."""
+
+    definition: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Overrides = field(default_factory=Overrides)
+    idempotency_key: str | None = None
+    """Submissions with the same key (per definition) get the same job, never a second one."""
+    caller: str | None = None
+    """Authenticated identity of the caller, recorded on the job."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Free-form key/value pairs recorded on the job (AWS Batch ``tags``)."""
+    queue: str | None = None
+    """Name of the queue the job was submitted to (AWS Batch ``jobQueue``)."""
+
+
+@dataclass(frozen=True)
+class PodView:
+    """One pod of a job, as far as callers care."""
+
+    name: str
+    phase: str
+    node: str | None
+    index: int | None
+    containers: list[dict[str, Any]]
+    """Per container: name, state (waiting/running/terminated), reason, exit_code."""
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as every front door describes it."""
+
+    name: str
+    uid: str
+    definition: str
+    state: str
+    reason: str
+    created: int | None
+    started: int | None
+    stopped: int | None
+    arguments: Mapping[str, Any]
+    deletion_time: int | None
+    array_size: int | None
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    succeeded: int = 0
+    failed: int = 0
+    active: int = 0
+    pods: list[PodView] | None = None
+    created_now: bool = False
+    """True when this request created the job; False when it returned an existing one."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST API's job object."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "uid": self.uid,
+            "definition": self.definition,
+            "state": self.state,
+            "reason": self.reason,
+            "created": self.created,
+            "started": self.started,
+            "stopped": self.stopped,
+            "arguments": dict(self.arguments),
+            "deletion_time": self.deletion_time,
+            "array_size": self.array_size,
+            "labels": dict(self.labels),
+            "counts": {"active": self.active, "succeeded": self.succeeded, "failed": self.failed},
+        }
+        if self.pods is not None:
+            body["pods"] = [
+                {
+                    "name": pod.name,
+                    "phase": pod.phase,
+                    "node": pod.node,
+                    "index": pod.index,
+                    "containers": pod.containers,
+                }
+                for pod in self.pods
+            ]
+        return body
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing; pass ``next_token`` back for the next page."""
+
+    jobs: list[JobView]
+    next_token: str | None
