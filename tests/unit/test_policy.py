@@ -1,0 +1,103 @@
+"""What every created Job is forced to be, and how overrides apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from function.contract import JobSigner
+from function.definitions import JobDefinitions
+from function.errors import InvalidRequest
+from function.policy import request_hash, shape_job
+from function.submission import Overrides, Submission
+
+DEFINITIONS = JobDefinitions.from_yaml(
+    (Path(__file__).parent.parent / "data" / "definitions" / "core.yaml").read_text()
+)
+
+
+def shaped(definition: str = "echo", **submission: Any) -> dict[str, Any]:
+    the_definition = DEFINITIONS.get(definition)
+    request = Submission(definition, **submission)
+    arguments = the_definition.validate(request.arguments)
+    return shape_job(
+        the_definition.template.render(arguments),
+        name="echo-abc",
+        namespace="jobs",
+        signer=JobSigner("sig"),
+        definition=the_definition,
+        submission=request,
+        arguments=arguments,
+    )
+
+
+def test_identity_is_forced_over_what_the_template_says() -> None:
+    job = shaped(arguments={"message": "hi"})
+    metadata = job["metadata"]
+    assert metadata["name"] == "echo-abc"
+    assert metadata["namespace"] == "jobs"
+    assert metadata["labels"] == {
+        "app.kubernetes.io/managed-by": "sig",
+        "job_definition_name": "echo",
+        "team": "core",
+    }
+
+
+def test_template_cannot_preset_retention_or_forge_jobfn_records() -> None:
+    annotations = shaped(arguments={"message": "hi"})["metadata"]["annotations"]
+    assert "job_deletion_time_unix_sec" not in annotations
+    assert (
+        annotations["jobfn.dev/arguments"] == '{"message": "hi", "mode": "plain", "repeat": 1, "tag": "abc"}'
+    )
+    assert annotations["note"] == "hi"
+
+
+def test_array_size_makes_an_indexed_job() -> None:
+    spec = shaped(arguments={"message": "hi", "repeat": 3}, overrides=Overrides(array_size=10))["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 10, 3)
+
+
+def test_overrides_reach_the_first_container() -> None:
+    job = shaped(
+        arguments={"message": "hi"},
+        overrides=Overrides(
+            timeout=60,
+            retries=2,
+            command=("run", "--fast"),
+            environment={"MESSAGE": "replaced", "NEW": "1"},
+            resources={"limits": {"cpu": "2"}},
+        ),
+    )
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert job["spec"]["activeDeadlineSeconds"] == 60
+    assert job["spec"]["backoffLimit"] == 2
+    assert container["command"] == ["run", "--fast"]
+    assert container["env"] == [{"name": "MESSAGE", "value": "replaced"}, {"name": "NEW", "value": "1"}]
+    assert container["resources"] == {"limits": {"cpu": "2"}}
+
+
+@pytest.mark.parametrize(
+    ("definition", "overrides", "message"),
+    [
+        ("echo", Overrides(timeout=601), "between 1 and 600"),
+        ("echo", Overrides(array_size=21), "between 1 and 20"),
+        ("echo", Overrides(environment={"bad name": "x"}), "environment variable names"),
+        ("echo", Overrides(command=()), "non-empty"),
+        ("sleep", Overrides(array_size=2), "does not allow overriding array_size"),
+    ],
+)
+def test_override_outside_what_the_definition_allows_is_refused(
+    definition: str, overrides: Overrides, message: str
+) -> None:
+    arguments = {"message": "hi"} if definition == "echo" else {}
+    with pytest.raises(InvalidRequest, match=message):
+        shaped(definition, arguments=arguments, overrides=overrides)
+
+
+def test_request_hash_tells_a_retry_from_a_different_request() -> None:
+    one = Submission("echo", {"message": "a"}, idempotency_key="k")
+    assert request_hash(one) == request_hash(Submission("echo", {"message": "a"}, idempotency_key="k2"))
+    assert request_hash(one) != request_hash(Submission("echo", {"message": "b"}, idempotency_key="k"))
+    assert request_hash(one) != request_hash(Submission("echo", {"message": "a"}, Overrides(timeout=5)))

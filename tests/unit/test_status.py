@@ -1,0 +1,151 @@
+"""The state model, from Job and pod objects shaped as the API returns them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from function.status import (
+    FAILED,
+    PENDING,
+    RUNNABLE,
+    RUNNING,
+    STARTING,
+    SUBMITTED,
+    SUCCEEDED,
+    job_state,
+    job_view,
+    terminal_time,
+)
+
+T0 = "2026-11-28T10:00:00Z"
+T1 = "2026-11-28T10:05:00Z"
+
+
+def job(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **annotations: str
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "j",
+            "uid": "u",
+            "labels": {"job_definition_name": "d"},
+            "annotations": annotations,
+            "creationTimestamp": T0,
+        },
+        "spec": spec or {},
+        "status": status or {},
+    }
+
+
+def condition(kind: str, reason: str = "", message: str = "") -> dict[str, str]:
+    return {"type": kind, "status": "True", "reason": reason, "message": message, "lastTransitionTime": T1}
+
+
+def pod(
+    phase: str, waiting: str | None = None, scheduled: bool = True, exit_code: int | None = None
+) -> dict[str, Any]:
+    state: dict[str, Any] = {"running": {}} if phase == "Running" else {}
+    if waiting:
+        state = {"waiting": {"reason": waiting, "message": "pull failed"}}
+    if exit_code is not None:
+        state = {"terminated": {"exitCode": exit_code}}
+    conditions = [] if scheduled else [{"type": "PodScheduled", "status": "False", "message": "0/1 nodes"}]
+    return {
+        "metadata": {"name": "p"},
+        "spec": {},
+        "status": {
+            "phase": phase,
+            "containerStatuses": [{"name": "main", "state": state}],
+            "conditions": conditions,
+        },
+    }
+
+
+STARTED = {"startTime": T0}
+
+
+@pytest.mark.parametrize(
+    ("the_job", "pods", "expected"),
+    [
+        (job(), None, SUBMITTED),
+        (job({"suspend": True}), None, RUNNABLE),
+        (job(status=STARTED), None, PENDING),
+        (job(status={**STARTED, "active": 1}), None, STARTING),
+        (job(status={**STARTED, "active": 1, "ready": 1}), None, RUNNING),
+        (job(status={**STARTED, "active": 1}), [pod("Pending", scheduled=False)], RUNNABLE),
+        (job(status={**STARTED, "active": 1}), [pod("Pending")], STARTING),
+        (job(status={**STARTED, "active": 1}), [pod("Pending", waiting="ImagePullBackOff")], STARTING),
+        (job(status={**STARTED, "active": 1}), [pod("Running")], RUNNING),
+        (job(status={**STARTED, "conditions": [condition("Complete")]}), None, SUCCEEDED),
+        (job(status={**STARTED, "conditions": [condition("Failed", "BackoffLimitExceeded")]}), None, FAILED),
+        (
+            job(status={**STARTED, "conditions": [condition("FailureTarget", "DeadlineExceeded")]}),
+            None,
+            FAILED,
+        ),
+    ],
+)
+def test_state(the_job: dict[str, Any], pods: list[dict[str, Any]] | None, expected: str) -> None:
+    assert job_state(the_job, pods)[0] == expected
+
+
+def test_image_pull_error_is_the_reason() -> None:
+    _, reason = job_state(job(status={**STARTED, "active": 1}), [pod("Pending", waiting="ErrImagePull")])
+    assert reason.startswith("Image pull error (ErrImagePull)")
+
+
+def test_backoff_limit_reason_counts_failures_and_exit_codes() -> None:
+    failed = job(
+        {"backoffLimit": 1},
+        {**STARTED, "failed": 2, "conditions": [condition("Failed", "BackoffLimitExceeded")]},
+    )
+    _, reason = job_state(failed, [pod("Failed", exit_code=3), pod("Failed", exit_code=3)])
+    assert reason == (
+        "BackoffLimitExceeded: the job failed 2 time(s), more than its backoffLimit of 1 allows; exit code(s) 3"
+    )
+
+
+def test_deadline_reason_names_the_deadline() -> None:
+    timed_out = job(
+        {"activeDeadlineSeconds": 5}, {**STARTED, "conditions": [condition("Failed", "DeadlineExceeded")]}
+    )
+    assert (
+        job_state(timed_out)[1] == "DeadlineExceeded: the job ran longer than its activeDeadlineSeconds (5 s)"
+    )
+
+
+def test_recorded_termination_reason_wins() -> None:
+    terminated = job(
+        status={**STARTED, "conditions": [condition("Failed", "DeadlineExceeded")]},
+        **{"jobfn.dev/termination-reason": "user asked"},
+    )
+    assert job_state(terminated) == (FAILED, "Terminated: user asked")
+
+
+def test_suspended_job_waits_for_quota() -> None:
+    assert "quota" in job_state(job({"suspend": True}))[1]
+
+
+def test_retrying_job_is_pending_with_its_failures() -> None:
+    assert job_state(job(status={**STARTED, "failed": 1})) == (PENDING, "Retrying after 1 failed attempt(s)")
+
+
+def test_terminal_time_comes_from_the_condition_not_the_clock() -> None:
+    done = job(status={**STARTED, "conditions": [condition("Complete")], "completionTime": T1})
+    assert terminal_time(done) == 1795860300
+
+
+def test_running_job_has_no_terminal_time() -> None:
+    assert terminal_time(job(status={**STARTED, "active": 1})) is None
+
+
+def test_view_carries_arguments_and_deletion_time() -> None:
+    view = job_view(
+        job(**{"jobfn.dev/arguments": '{"a": 1}', "job_deletion_time_unix_sec": "42"}),
+    )
+    assert view.arguments == {"a": 1}
+    assert view.deletion_time == 42
+    assert view.definition == "d"
+    assert view.created == 1795860000
