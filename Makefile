@@ -1,0 +1,37 @@
+# jobfn — common tasks. `make help` lists them.
+PYTHON ?= python3
+PORT ?= 8080
+
+.PHONY: help install run test lint typecheck unit cluster-build cluster-up cluster-down bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: ## install jobfn and its test tools (pip install -e '.[test]')
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+run: install ## serve the function on http://localhost:$(PORT) (starts the local cluster unless $$KUBECONFIG reaches one)
+	PORT=$(PORT) deploy/local/run.sh
+
+test: install lint typecheck ## run every test: lint, types, import contracts, unit, integration, e2e
+	$(PYTHON) -m pytest
+
+lint: ## ruff and the import contracts
+	ruff check .
+	ruff format --check .
+	lint-imports
+
+typecheck: ## mypy --strict on function/ and reaper/
+	mypy
+
+unit: ## the fast tests that need no cluster
+	$(PYTHON) -m pytest tests/unit
+
+cluster-build: ## build the control plane's binaries once per machine (cached in ~/.cache/jobfn)
+	tests/cluster/build.sh
+
+cluster-up: cluster-build ## start the local control plane; prints `export KUBECONFIG=...`
+	$(PYTHON) -m tests.cluster up
+
+cluster-down: ## stop the local control plane and remove its state
+	$(PYTHON) -m tests.cluster down

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Serve the function on http://localhost:$PORT with the sample definitions, against the
+# cluster $KUBECONFIG names when it answers, else the local control plane (started here).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PORT=${PORT:-8080}
+export JOB_NAMESPACE=${JOB_NAMESPACE:-jobfn}
+export JOB_SIGNATURE=${JOB_SIGNATURE:-jobfn}
+export JOB_DEFINITIONS_CONFIG_PATH=${JOB_DEFINITIONS_CONFIG_PATH:-$PWD/deploy/base/definitions.yaml}
+
+reachable() {
+  [ -n "${KUBECONFIG:-}" ] && python3 - <<'PY' 2>/dev/null
+from kubernetes import client, config
+with config.new_client_from_config() as api:
+    client.VersionApi(api).get_code(_request_timeout=5)
+PY
+}
+
+if reachable; then
+  echo "using the cluster in KUBECONFIG=$KUBECONFIG" >&2
+else
+  tests/cluster/build.sh >/dev/null
+  eval "$(python3 -m tests.cluster up)"
+fi
+
+python3 - <<'PY'
+import os
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+with config.new_client_from_config() as api:
+    try:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": os.environ["JOB_NAMESPACE"]}})
+    except ApiException as error:
+        if error.status != 409:
+            raise
+PY
+
+cat >&2 <<TXT
+
+jobfn is starting on http://localhost:$PORT (namespace $JOB_NAMESPACE). Submit a job:
+
+  curl -s -X POST http://localhost:$PORT/jobs -H 'Content-Type: application/json' \\
+       -d '{"definition": "hello", "arguments": {"message": "hi"}}'
+
+Then: curl -s http://localhost:$PORT/jobs   ·   export KUBECONFIG=$KUBECONFIG; kubectl get jobs -n $JOB_NAMESPACE -l app.kubernetes.io/managed-by=$JOB_SIGNATURE
+
+TXT
+exec functions-framework --target handle --source function/main.py --port "$PORT"

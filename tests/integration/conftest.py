@@ -1,0 +1,26 @@
+"""Fixtures for tests of the core library against the local cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from function.contract import JobSigner
+from function.definitions import JobDefinitions
+from function.manager import JobManager
+
+DEFINITIONS_DIR = Path(__file__).parent.parent / "data" / "definitions"
+SIGNATURE = "jobfn-test"
+
+
+@pytest.fixture(scope="session")
+def core_definitions() -> JobDefinitions:
+    return JobDefinitions.from_yaml((DEFINITIONS_DIR / "core.yaml").read_text())
+
+
+@pytest.fixture
+def manager(namespace: str, api_client: Any, core_definitions: JobDefinitions) -> JobManager:
+    """A manager signing with ``jobfn-test`` in the test's own namespace."""
+    return JobManager(namespace, JobSigner(SIGNATURE), core_definitions, api_client=api_client)
