@@ -22,10 +22,11 @@ from .contract import (
     QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
     JobSigner,
+    is_label_key,
     is_label_value,
 )
 from .definitions import JobDefinition
-from .errors import DefinitionError, InvalidRequest
+from .errors import DefinitionError, Forbidden, InvalidRequest
 from .submission import Overrides, Submission
 
 #: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
@@ -64,7 +65,7 @@ def shape_job(
     metadata.pop("generateName", None)
     metadata["name"] = name
     metadata["namespace"] = namespace
-    labels = {k: str(v) for k, v in (metadata.get("labels") or {}).items()}
+    labels = {k: _as_string(v) for k, v in (metadata.get("labels") or {}).items()}
     labels.update(definition.labels)
     if submission.queue is not None:
         labels[QUEUE_LABEL] = submission.queue
@@ -72,7 +73,7 @@ def shape_job(
     signer.sign(job, definition.name)
 
     annotations = {
-        key: str(value)
+        key: _as_string(value)
         for key, value in (metadata.get("annotations") or {}).items()
         # A template cannot pre-set retention or forge jobfn's own records.
         if key != DELETION_TIME_ANNOTATION and not key.startswith(ANNOTATION_PREFIX)
@@ -93,7 +94,35 @@ def shape_job(
             f"definition '{definition.name}' renders a Job without spec.template.spec.containers"
         )
     apply_overrides(spec, submission.overrides, definition)
+    _stringify_string_fields(spec)
     return job
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _stringify_string_fields(spec: dict[str, Any]) -> None:
+    """Make values the API only takes as strings strings.
+
+    A whole-value expression keeps its argument's type (``"{{ count }}"`` → 3), which is
+    right for ``parallelism`` but not for an annotation, an argument list or an env value.
+    """
+    template = spec.get("template") or {}
+    pod_metadata = template.get("metadata") or {}
+    for field_name in ("labels", "annotations"):
+        if isinstance(pod_metadata.get(field_name), dict):
+            pod_metadata[field_name] = {k: _as_string(v) for k, v in pod_metadata[field_name].items()}
+    pod_spec = template.get("spec") or {}
+    for container in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
+        for field_name in ("command", "args"):
+            if isinstance(container.get(field_name), list):
+                container[field_name] = [_as_string(part) for part in container[field_name]]
+        for variable in container.get("env") or []:
+            if isinstance(variable, dict) and variable.get("value") is not None:
+                variable["value"] = _as_string(variable["value"])
 
 
 def _containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -168,7 +197,25 @@ def _override_resources(container: dict[str, Any], resources: Mapping[str, Mappi
 
 
 def check_labels(labels: Mapping[str, str]) -> None:
-    """Refuse label values a caller passes that Kubernetes would reject."""
+    """Refuse label keys and values a caller passes that Kubernetes would reject.
+
+    A key is checked too because it is pasted into a label selector: a key such as
+    ``a!`` or ``a,b`` would otherwise change what the selector means.
+    """
+    bad_keys = [key for key in labels if not is_label_key(str(key))]
+    if bad_keys:
+        raise InvalidRequest(f"invalid label keys: {', '.join(map(repr, bad_keys))[:200]}")
     bad = [key for key, value in labels.items() if not is_label_value(str(value))]
     if bad:
         raise InvalidRequest(f"invalid label values for {', '.join(bad)[:200]}")
+
+
+def check_caller_allowed(definition: JobDefinition, caller: str | None) -> None:
+    """Refuse an authenticated caller the definition does not list in ``allowed_subjects``.
+
+    Without authentication (``caller`` is None) there is no one to check; an empty
+    list allows every authenticated caller.
+    """
+    if caller is None or not definition.allowed_subjects or caller in definition.allowed_subjects:
+        return
+    raise Forbidden(f"{caller[:120]!r} may not submit jobs of definition '{definition.name}'")

@@ -101,3 +101,9 @@ def test_request_hash_tells_a_retry_from_a_different_request() -> None:
     assert request_hash(one) == request_hash(Submission("echo", {"message": "a"}, idempotency_key="k2"))
     assert request_hash(one) != request_hash(Submission("echo", {"message": "b"}, idempotency_key="k"))
     assert request_hash(one) != request_hash(Submission("echo", {"message": "a"}, Overrides(timeout=5)))
+
+
+def test_values_the_api_takes_only_as_strings_become_strings() -> None:
+    job = shaped("fail", arguments={"exit_code": 7})
+    assert job["spec"]["backoffLimit"] == 1
+    assert job["spec"]["template"]["metadata"]["annotations"]["jobfn.test/exit-code"] == "7"
