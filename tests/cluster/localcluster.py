@@ -1,0 +1,702 @@
+"""A local Kubernetes control plane for the test suite, without containers.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as plain
+processes on 127.0.0.1; kwok fakes the node(s) and the pod lifecycle (see
+kwok-stages.yaml). Processes are detached, so one cluster serves many test runs.
+
+Public API: ensure_running(), stop(), is_running(), status(), kubeconfig_path(),
+kubectl_path(), bin_dir(). Everything lives under $JOBFN_CACHE/cluster/.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BUILD_SCRIPT = HERE / "build.sh"
+KWOK_STAGES = HERE / "kwok-stages.yaml"
+SIMULATED_LOG = HERE / "simulated-pod.log"
+
+# Start order; stop goes in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_PREFIX = "kwok-node-"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+# Benchmarks create 10,000 Jobs: the node must never be the bottleneck.
+NODE_RESOURCES = {"cpu": "1000", "memory": "1Ti", "pods": "110000"}
+FUNCTION_PORT = 8080  # the function under test listens there; never take it
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports, all derived from the apiserver port so clusters can coexist."""
+
+    apiserver: int
+    etcd: int
+    etcd_peer: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        base = int(os.environ.get("JOBFN_APISERVER_PORT", "16443"))
+        return cls(*range(base, base + 6))
+
+    def by_component(self) -> dict[str, int]:
+        return {
+            "kube-apiserver": self.apiserver,
+            "etcd": self.etcd,
+            "etcd (peer)": self.etcd_peer,
+            "kube-controller-manager": self.controller_manager,
+            "kube-scheduler": self.scheduler,
+            "kwok": self.kwok,
+        }
+
+
+# --- paths -----------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("JOBFN_CACHE") or Path.home() / ".cache" / "jobfn")
+
+
+def state_dir() -> Path:
+    return cache_dir() / "cluster"
+
+
+def kubeconfig_path() -> Path:
+    """Admin kubeconfig (client cert in group system:masters)."""
+    return state_dir() / "kubeconfig"
+
+
+def _pki(name: str) -> Path:
+    return state_dir() / "pki" / name
+
+
+def _log_path(component: str) -> Path:
+    return state_dir() / "logs" / f"{component}.log"
+
+
+def _pid_path(component: str) -> Path:
+    return state_dir() / "pids" / f"{component}.pid"
+
+
+def _node_names() -> list[str]:
+    count = int(os.environ.get("JOBFN_KWOK_NODES", "1"))
+    return [f"{NODE_PREFIX}{i}" for i in range(count)]
+
+
+def _start_timeout() -> float:
+    return float(os.environ.get("JOBFN_CLUSTER_START_TIMEOUT", "120"))
+
+
+@functools.cache
+def bin_dir() -> Path:
+    """Directory with the built binaries; runs build.sh (a no-op once built)."""
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
+    )  # build progress goes to our stderr
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise ClusterError(f"{BUILD_SCRIPT} failed (exit {result.returncode})")
+    return Path(lines[-1])
+
+
+def kubectl_path() -> Path:
+    return bin_dir() / "kubectl"
+
+
+# --- processes -------------------------------------------------------------
+
+
+def _read_pid(component: str) -> int | None:
+    try:
+        return int(_pid_path(component).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_component_process(pid: int, component: str) -> bool:
+    """True if pid is alive and runs the component's binary (guards against stale pid files)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X") and Path(argv0).name == component
+
+
+def _find_by_state_dir(component: str) -> int | None:
+    """A component process whose command line names our state dir, for lost pid files."""
+    marker = f"{state_dir()}/".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if marker in (proc / "cmdline").read_bytes() and _is_component_process(int(proc.name), component):
+                return int(proc.name)
+    return None
+
+
+def running_pid(component: str) -> int | None:
+    """pid of the component of this cluster, from its pid file, else found by its state dir."""
+    pid = _read_pid(component)
+    if pid is not None and _is_component_process(pid, component):
+        return pid
+    return _find_by_state_dir(component)
+
+
+def _spawn_detached(component: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Start argv in the background, logging to its log file; returns its pid.
+
+    A short-lived shell launches it, so the component is re-parented to init: it
+    outlives this process (own session) and never lingers here as a child.
+    """
+    log = _log_path(component)
+    with log.open("ab") as out:
+        out.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
+        out.flush()
+        shell = subprocess.run(
+            ["/bin/sh", "-c", '"$@" </dev/null >&2 & echo $!', "sh", *argv],
+            stdout=subprocess.PIPE,
+            stderr=out,
+            cwd=state_dir(),
+            env=env,
+            start_new_session=True,
+            check=True,
+            text=True,
+        )
+    pid = int(shell.stdout.strip())
+    _pid_path(component).write_text(f"{pid}\n")
+    # Until the forked shell has exec'd, /proc shows "sh": wait so liveness checks are exact.
+    deadline = time.monotonic() + 5
+    while not _is_component_process(pid, component) and Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return pid
+
+
+def _terminate(components: list[str], grace: float = 2.0) -> None:
+    """SIGTERM our own component processes, then SIGKILL whatever outlives the grace period.
+
+    The grace is short on purpose: the state is thrown away anyway, and the apiserver
+    and etcd take 10 s+ to shut down gracefully.
+    """
+    pids = {c: pid for c in components if (pid := running_pid(c)) is not None}
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = {c: p for c, p in pids.items() if _is_component_process(p, c)}
+
+
+def log_tail(component: str, lines: int = 40) -> str:
+    try:
+        text = _log_path(component).read_text(errors="replace")
+    except OSError:
+        return f"(no log at {_log_path(component)})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _failure(component: str, message: str) -> ClusterError:
+    return ClusterError(
+        f"{component}: {message}\n--- last lines of {_log_path(component)} ---\n{log_tail(component)}"
+    )
+
+
+def _wait_until(component: str, what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Poll check() until true; fail fast, with the log tail, if the component dies."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if running_pid(component) is None:
+            raise _failure(component, f"exited while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise _failure(component, f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        # Same option as Go listeners, so sockets in TIME_WAIT don't count as busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports(ports: Ports) -> None:
+    owners = ports.by_component()
+    if FUNCTION_PORT in owners.values():
+        raise ClusterError(f"JOBFN_APISERVER_PORT puts a cluster port on {FUNCTION_PORT}; pick another")
+    busy = [f"{port} ({name})" for name, port in owners.items() if _port_in_use(port)]
+    if busy:
+        raise ClusterError(
+            f"ports already in use on 127.0.0.1: {', '.join(busy)}. Another cluster or program holds them "
+            "(see `ss -ltnp`); stop it or set JOBFN_APISERVER_PORT (6 consecutive ports are used)."
+        )
+
+
+# --- PKI (openssl CLI) -----------------------------------------------------
+
+
+def _openssl(*args: str) -> None:
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
+
+
+def _make_cert(name: str, subject: str, extensions: list[str], signed: bool = True) -> None:
+    """EC key <name>.key and certificate <name>.crt, CA-signed unless signed=False (the CA)."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    args = ["req", "-x509", "-config", str(_pki("openssl.cnf")), *key, "-days", "3650", "-subj", subject]
+    args += ["-keyout", str(_pki(f"{name}.key")), "-out", str(_pki(f"{name}.crt"))]
+    if signed:
+        args += ["-CA", str(_pki("ca.crt")), "-CAkey", str(_pki("ca.key"))]
+    for extension in extensions:
+        args += ["-addext", extension]
+    _openssl(*args)
+
+
+def _make_service_account_key() -> None:
+    # RSA, as RS256 is what every JWT consumer supports.
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(_pki("sa.key")))
+    _openssl("pkey", "-in", str(_pki("sa.key")), "-pubout", "-out", str(_pki("sa.pub")))
+
+
+def _make_pki() -> None:
+    _pki("").mkdir(parents=True, exist_ok=True)
+    # A minimal config: the default one adds CA extensions to every `req -x509` certificate.
+    _pki("openssl.cnf").write_text("[req]\ndistinguished_name = dn\n[dn]\n")
+    _make_cert(
+        "ca",
+        "/CN=jobfn-local-ca",
+        ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
+        signed=False,
+    )
+    sans = "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default"
+    sans += ",DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
+    client = [*leaf, "extendedKeyUsage=clientAuth"]
+    certs = {
+        # One serving cert for every local server (apiserver, controller-manager, scheduler, kwok).
+        "serving": (
+            "/CN=jobfn-local-serving",
+            [*leaf, "extendedKeyUsage=serverAuth", f"subjectAltName={sans}"],
+        ),
+        "admin": ("/O=system:masters/CN=jobfn-admin", client),
+        "kube-controller-manager": ("/CN=system:kube-controller-manager", client),
+        "kube-scheduler": ("/CN=system:kube-scheduler", client),
+        # kwok patches node/pod status, deletes pods, renews leases: admin rights keep it simple.
+        "kwok": ("/O=system:masters/CN=kwok-controller", client),
+        "apiserver-kubelet-client": ("/O=system:masters/CN=kube-apiserver-kubelet-client", client),
+        "front-proxy-client": ("/CN=front-proxy-client", client),
+    }
+    # openssl runs are independent; in parallel they cost ~one process start instead of nine.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(_make_cert, name, subject, ext) for name, (subject, ext) in certs.items()]
+        futures.append(pool.submit(_make_service_account_key))
+        for future in futures:
+            future.result()
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def _write_kubeconfig(path: Path, user: str, server: str) -> None:
+    """A self-contained kubeconfig (JSON is valid YAML); written atomically."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "jobfn-local",
+                "cluster": {"server": server, "certificate-authority-data": _b64(_pki("ca.crt"))},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(_pki(f"{user}.crt")),
+                    "client-key-data": _b64(_pki(f"{user}.key")),
+                },
+            }
+        ],
+        "contexts": [{"name": "jobfn-local", "context": {"cluster": "jobfn-local", "user": user}}],
+        "current-context": "jobfn-local",
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+# --- HTTP checks against the components ------------------------------------
+
+
+def _admin_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(_pki("ca.crt")))
+    context.load_cert_chain(str(_pki("admin.crt")), str(_pki("admin.key")))
+    return context
+
+
+def _http(url: str, *, method: str = "GET", body: Any = None, timeout: float = 5) -> tuple[int, Any]:
+    """(status, parsed JSON or text); status 0 when nothing answered."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    context = _admin_tls() if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read()
+    except (OSError, ssl.SSLError):
+        return 0, None
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def _api(path: str, **kwargs: Any) -> tuple[int, Any]:
+    return _http(f"https://127.0.0.1:{Ports.from_env().apiserver}{path}", **kwargs)
+
+
+def _healthy_at(url: str) -> Callable[[], bool]:
+    return lambda: _http(url)[0] == 200
+
+
+def _node_ready(name: str) -> bool:
+    status, node = _api(f"/api/v1/nodes/{name}")
+    if status != 200:
+        return False
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _nodes_ready() -> bool:
+    return all(_node_ready(name) for name in _node_names())
+
+
+def _default_service_account() -> bool:
+    return _api("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
+
+
+# --- component command lines -------------------------------------------------
+
+
+def _etcd_argv(bins: Path, ports: Ports) -> list[str]:
+    client, peer = f"http://127.0.0.1:{ports.etcd}", f"http://127.0.0.1:{ports.etcd_peer}"
+    return [
+        str(bins / "etcd"),
+        "--name=jobfn",
+        f"--data-dir={state_dir() / 'etcd'}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=jobfn={peer}",
+        "--initial-cluster-state=new",
+        # Throwaway data: skipping fsync keeps 10,000-Job benchmarks off the disk's latency.
+        "--unsafe-no-fsync=true",
+    ]
+
+
+def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
+    return [
+        str(bins / "kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ports.apiserver}",
+        # Loopback is not a valid Endpoints address, so don't publish one for the kubernetes Service.
+        "--advertise-address=127.0.0.1",
+        "--endpoint-reconciler-type=none",
+        f"--cert-dir={state_dir() / 'pki'}",
+        f"--tls-cert-file={_pki('serving.crt')}",
+        f"--tls-private-key-file={_pki('serving.key')}",
+        f"--client-ca-file={_pki('ca.crt')}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-account-issuer={SA_ISSUER}",
+        f"--service-account-key-file={_pki('sa.pub')}",
+        f"--service-account-signing-key-file={_pki('sa.key')}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # `kubectl logs` goes apiserver -> node's kubelet endpoint, which is kwok's server.
+        f"--kubelet-client-certificate={_pki('apiserver-kubelet-client.crt')}",
+        f"--kubelet-client-key={_pki('apiserver-kubelet-client.key')}",
+        f"--kubelet-certificate-authority={_pki('ca.crt')}",
+        "--kubelet-preferred-address-types=InternalIP",
+        # Request-header (aggregation) auth; without it every component logs "missing CA bundle".
+        f"--requestheader-client-ca-file={_pki('ca.crt')}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={_pki('front-proxy-client.crt')}",
+        f"--proxy-client-key-file={_pki('front-proxy-client.key')}",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--max-requests-inflight=1000",
+        "--max-mutating-requests-inflight=500",
+    ]
+
+
+def _serving_flags(port: int, component: str) -> list[str]:
+    kubeconfig = state_dir() / f"{component}.kubeconfig"
+    return [
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--tls-cert-file={_pki('serving.crt')}",
+        f"--tls-private-key-file={_pki('serving.key')}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--profiling=false",
+    ]
+
+
+def _controller_manager_argv(bins: Path, ports: Ports) -> list[str]:
+    return [
+        str(bins / "kube-controller-manager"),
+        f"--kubeconfig={state_dir() / 'kube-controller-manager.kubeconfig'}",
+        *_serving_flags(ports.controller_manager, "kube-controller-manager"),
+        "--leader-elect=false",
+        # All default controllers: job, cronjob, garbage collector, ttl-after-finished,
+        # namespace, serviceaccount(-token), replicaset, deployment, node lifecycle, ...
+        "--controllers=*",
+        "--use-service-account-credentials=true",
+        # The default is under /usr/libexec, which it would create on the host.
+        f"--flex-volume-plugin-dir={state_dir() / 'flexvolume'}",
+        f"--service-account-private-key-file={_pki('sa.key')}",
+        f"--root-ca-file={_pki('ca.crt')}",
+        f"--cluster-signing-cert-file={_pki('ca.crt')}",
+        f"--cluster-signing-key-file={_pki('ca.key')}",
+        # Defaults (20 qps) would throttle benchmarks that create thousands of Jobs.
+        "--kube-api-qps=1000",
+        "--kube-api-burst=2000",
+    ]
+
+
+def _scheduler_argv(bins: Path, ports: Ports) -> list[str]:
+    config = state_dir() / "kube-scheduler.config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1",
+                "kind": "KubeSchedulerConfiguration",
+                "clientConnection": {
+                    "kubeconfig": str(state_dir() / "kube-scheduler.kubeconfig"),
+                    "qps": 1000,
+                    "burst": 2000,
+                },
+                "leaderElection": {"leaderElect": False},
+            },
+            indent=2,
+        )
+    )
+    return [
+        str(bins / "kube-scheduler"),
+        f"--config={config}",
+        *_serving_flags(ports.scheduler, "kube-scheduler"),
+    ]
+
+
+def _kwok_argv(bins: Path, ports: Ports) -> list[str]:
+    return [
+        str(bins / "kwok"),
+        f"--kubeconfig={state_dir() / 'kwok.kubeconfig'}",
+        f"--config={KWOK_STAGES}",
+        f"--config={_write_kwok_config()}",
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+        "--node-ip=127.0.0.1",
+        f"--node-port={ports.kwok}",
+        f"--server-address=127.0.0.1:{ports.kwok}",
+        f"--tls-cert-file={_pki('serving.crt')}",
+        f"--tls-private-key-file={_pki('serving.key')}",
+        f"--cidr={POD_CIDR}",
+        # Node liveness via a Lease, renewed by kwok, like a kubelet.
+        "--node-lease-duration-seconds=40",
+        # INFO logs every pod patch: ~40k lines for a 10,000-Job benchmark.
+        "--v=WARN",
+    ]
+
+
+def _write_kwok_config() -> Path:
+    """The ClusterLogs rule serving the simulated log to every pod.
+
+    No KwokConfiguration here on purpose: kwok v0.8.0 does not default one read from
+    --config (it fails on a zero lease parallelism), while its built-in one is fine.
+    """
+    logs = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": "jobfn-simulated-logs"},
+        "spec": {"logs": [{"logsFile": str(SIMULATED_LOG)}]},
+    }
+    path = state_dir() / "kwok.config.yaml"
+    path.write_text(json.dumps(logs, indent=2) + "\n")
+    return path
+
+
+def _kwok_env() -> dict[str, str]:
+    # kwok also loads ~/.kwok/kwok.yaml if present; a private HOME keeps a user's config out.
+    home = state_dir() / "kwok-home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home)}
+
+
+def _node_manifest(name: str, kwok_port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "capacity": NODE_RESOURCES,
+            "allocatable": NODE_RESOURCES,
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kwok_port}},
+        },
+    }
+
+
+def _create_nodes(ports: Ports) -> None:
+    for name in _node_names():
+        status, body = _api("/api/v1/nodes", method="POST", body=_node_manifest(name, ports.kwok))
+        if status not in (201, 409):
+            raise ClusterError(f"creating node {name} failed: HTTP {status} {body}")
+
+
+# --- lifecycle ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """Serialise up/down across processes (parallel test sessions, CLI)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with (cache_dir() / "cluster.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _start() -> None:
+    ports, bins, timeout = Ports.from_env(), bin_dir(), _start_timeout()
+    _check_ports(ports)
+    for sub in ("pki", "logs", "pids"):
+        (state_dir() / sub).mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+
+    def wait(component: str, what: str, check: Callable[[], bool]) -> None:
+        _wait_until(component, what, check, timeout)
+        print(f"[cluster] {component}: {what} ({time.monotonic() - began:.1f}s)", file=sys.stderr)
+
+    def local(port: int, path: str, scheme: str = "https") -> Callable[[], bool]:
+        return _healthy_at(f"{scheme}://127.0.0.1:{port}{path}")
+
+    _spawn_detached("etcd", _etcd_argv(bins, ports))  # needs no certificates: boots meanwhile
+    _make_pki()
+    server = f"https://127.0.0.1:{ports.apiserver}"
+    for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        _write_kubeconfig(state_dir() / f"{user}.kubeconfig", user, server)
+    wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
+    _spawn_detached("kube-apiserver", _apiserver_argv(bins, ports))
+    wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
+    _create_nodes(ports)
+    _spawn_detached("kube-controller-manager", _controller_manager_argv(bins, ports))
+    _spawn_detached("kube-scheduler", _scheduler_argv(bins, ports))
+    _spawn_detached("kwok", _kwok_argv(bins, ports), env=_kwok_env())
+    wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
+    wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
+    wait("kwok", "healthy", local(ports.kwok, "/healthz"))
+    wait("kwok", "node(s) Ready", _nodes_ready)
+    wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+    # Published last: its presence means the cluster came up completely.
+    _write_kubeconfig(kubeconfig_path(), "admin", server)
+
+
+def _healthy() -> bool:
+    if not kubeconfig_path().exists() or any(running_pid(c) is None for c in COMPONENTS):
+        return False
+    return _api("/readyz")[0] == 200 and _nodes_ready()
+
+
+def _stop_unlocked() -> None:
+    _terminate(list(reversed(COMPONENTS)))
+    shutil.rmtree(state_dir(), ignore_errors=True)
+
+
+def is_running() -> bool:
+    """All components alive, apiserver ready and the fake node(s) Ready."""
+    return state_dir().exists() and _pki("admin.crt").exists() and _healthy()
+
+
+def ensure_running() -> Path:
+    """Start the cluster unless it is already up and healthy; returns the kubeconfig path."""
+    with _lock():
+        if is_running():
+            return kubeconfig_path()
+        bin_dir()  # build (or find) the binaries before touching a running cluster's state
+        _stop_unlocked()  # leftovers of a crashed or partial cluster, stale pid files
+        try:
+            _start()
+        except BaseException:
+            print(f"cluster start failed; logs kept in {state_dir() / 'logs'}", file=sys.stderr)
+            _terminate(list(reversed(COMPONENTS)))
+            raise
+    return kubeconfig_path()
+
+
+def stop() -> None:
+    """Stop every component and remove the cluster state (certs, etcd data, logs)."""
+    with _lock():
+        _stop_unlocked()
+
+
+def status() -> dict[str, int | None]:
+    """pid of each running component (None when not running)."""
+    return {component: running_pid(component) for component in COMPONENTS}

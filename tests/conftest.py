@@ -1,0 +1,109 @@
+"""Shared fixtures for tests that need Kubernetes.
+
+The cluster is the one named by $KUBECONFIG when that is reachable, otherwise the local
+one from tests/cluster (started on demand, left running for the next session; stop it
+with `python -m tests.cluster down`). Tests using these fixtures get the `cluster` marker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.cluster import localcluster
+
+CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl"})
+TEST_NAMESPACE_LABEL = "jobfn-test"
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: needs the local Kubernetes API server (started on demand)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a cluster fixture, so `-m "not cluster"` skips them."""
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+def _reachable(kubeconfig: str) -> bool:
+    try:
+        with config.new_client_from_config(config_file=kubeconfig) as api:
+            client.VersionApi(api).get_code(_request_timeout=5)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Path:
+    """Path of an admin kubeconfig; also exported as $KUBECONFIG, with kubectl on $PATH."""
+    given = os.environ.get("KUBECONFIG")
+    ours = given and Path(given).resolve() == localcluster.kubeconfig_path().resolve()
+    # The local cluster is (re)started as needed; any other reachable cluster is used as is.
+    path = Path(given) if given and not ours and _reachable(given) else localcluster.ensure_running()
+    os.environ["KUBECONFIG"] = str(path)
+    os.environ["PATH"] = f"{localcluster.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    """A kubernetes ApiClient with admin rights."""
+    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> Kubectl:
+    """Run kubectl: kubectl("get", "pods", "-n", ns, input=None, check=True) -> CompletedProcess."""
+    binary = str(localcluster.kubectl_path())
+
+    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [binary, f"--kubeconfig={kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace labelled jobfn-test=true, deleted (in the background) afterwards."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"}))
+    )
+    _wait_for_default_service_account(core, name)
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+def _wait_for_default_service_account(core: client.CoreV1Api, namespace: str, timeout: float = 30) -> None:
+    # Pods are refused until the controller-manager has created the namespace's "default" SA.
+    deadline = time.monotonic() + timeout
+    while not core.list_namespaced_service_account(namespace, field_selector="metadata.name=default").items:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no default ServiceAccount in {namespace} after {timeout}s")
+        time.sleep(0.1)
