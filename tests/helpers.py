@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -19,3 +21,26 @@ def wait_for(check: Callable[[], T | None], timeout: float = 60.0, interval: flo
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+def write_token_kubeconfig(path: Path, configuration: Any, token: str, user: str = "token") -> Path:
+    """A kubeconfig at ``path`` that reaches the API server of ``configuration`` (a kubernetes
+    client ``Configuration``: server and CA) with ``token`` alone, no client certificate.
+
+    A kubeconfig carrying both would authenticate as the certificate's user, so a
+    ServiceAccount's token is only really tested through one like this.
+    """
+    cluster: dict[str, str] = {"server": configuration.host}
+    if configuration.ssl_ca_cert:
+        cluster["certificate-authority"] = str(configuration.ssl_ca_cert)
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": "cluster", "user": user}}],
+        "current-context": user,
+    }
+    path.write_text(json.dumps(document))  # JSON is YAML; no yaml dependency here
+    path.chmod(0o600)
+    return path
