@@ -39,11 +39,20 @@ _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _RANDOM_SUFFIX_LENGTH = 8
 _KEYED_SUFFIX_LENGTH = 16  # hex digits of sha256: 64 bits, and a stored key settles a clash
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def is_label_value(value: str) -> bool:
     """Whether ``value`` is a valid Kubernetes label value."""
     return bool(_LABEL_VALUE.match(value))
+
+
+def is_label_key(key: str) -> bool:
+    """Whether ``key`` is a valid Kubernetes label key: ``[dns-subdomain/]name``."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return bool(name) and bool(_LABEL_VALUE.match(name))
 
 
 class JobSigner:

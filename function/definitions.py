@@ -5,7 +5,8 @@ The file lists definitions, either as a bare YAML list (k8s-jobs' format) or und
 ``template_path``, or ``template_config_map``; k8s-jobs' ``spec``, ``spec_path`` and
 ``spec_config_map_name``/``_namespace`` are read too) and typed parameters. When a
 definition declares no parameters (a k8s-jobs definition), every variable its
-template uses becomes a required string parameter.
+template uses becomes a required string parameter. A ``queues:`` key beside
+``definitions:`` lists the job queues (see ``queues``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 
 from .contract import is_label_value
 from .errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from .queues import JobQueues, parse_queues
 from .submission import OVERRIDE_NAMES
 from .templating import JobTemplate
 
@@ -139,7 +141,9 @@ class JobDefinitions:
     """An immutable set of loaded definitions. ``current()`` returns itself, so a static
     set and a ``DefinitionsFile`` can be used interchangeably."""
 
-    def __init__(self, definitions: Iterable[JobDefinition] = ()) -> None:
+    def __init__(self, definitions: Iterable[JobDefinition] = (), queues: JobQueues | None = None) -> None:
+        self.queues = queues if queues is not None else JobQueues()
+        """The file's ``queues:``: where jobs may be submitted, and what each queue adds."""
         self._by_name: dict[str, JobDefinition] = {}
         self._by_event_type: dict[str, JobDefinition] = {}
         for definition in definitions:
@@ -203,13 +207,15 @@ class JobDefinitions:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise DefinitionError(f"definitions file is not valid YAML: {error}") from None
-        if isinstance(document, dict) and "definitions" in document:
-            document = document["definitions"]
+        queues = JobQueues()
+        if isinstance(document, dict) and ("definitions" in document or "queues" in document):
+            queues = parse_queues(document.get("queues"))
+            document = document.get("definitions")
         if document is None:
             document = []
         if not isinstance(document, list):
             raise DefinitionError("definitions file must be a list of definitions")
-        return cls(parse_definition(item, base_dir, read_config_map) for item in document)
+        return cls((parse_definition(item, base_dir, read_config_map) for item in document), queues)
 
 
 def parse_definition(

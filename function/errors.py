@@ -49,19 +49,19 @@ class RequestError(JobfnError):
 
 
 class InvalidRequest(RequestError):
-    """Raised when a request body or field is malformed or out of range."""
+    """Raised when a request body or field is malformed or out of range; lists every problem."""
 
     code = "InvalidRequest"
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems) or [message]
+        super().__init__(message)
 
 
 class InvalidArguments(InvalidRequest):
     """Raised when arguments fail a definition's parameter schema; lists every problem."""
 
     code = "InvalidArguments"
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        self.problems = list(problems) or [message]
-        super().__init__(message)
 
 
 class Unauthenticated(RequestError):

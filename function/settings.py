@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from .errors import ConfigurationError
 
 _IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_SIGNATURE = "jobfn"
+DEFAULT_AWS_ACCOUNT_ID = "000000000000"
 
 T = TypeVar("T")
 
@@ -43,6 +44,12 @@ class Settings:
     """Timeout of each Kubernetes API request (``JOBFN_API_TIMEOUT_SECONDS``)."""
     log_level: str = "INFO"
     """Python log level name (``JOBFN_LOG_LEVEL``)."""
+    aws_access_key_id: str | None = None
+    """When set, AWS Batch API requests must be SigV4-signed with this key (``JOBFN_AWS_ACCESS_KEY_ID``)."""
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    """The access key's secret (``JOBFN_AWS_SECRET_ACCESS_KEY``); never logged or shown."""
+    aws_account_id: str = DEFAULT_AWS_ACCOUNT_ID
+    """The account in the ARNs the AWS Batch API answers with (``JOBFN_AWS_ACCOUNT_ID``)."""
 
 
 def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
@@ -103,6 +110,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = env.get("JOBFN_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigurationError(f"JOBFN_LOG_LEVEL={log_level!r} is invalid")
+    access_key_id = env.get("JOBFN_AWS_ACCESS_KEY_ID") or None
+    secret_access_key = env.get("JOBFN_AWS_SECRET_ACCESS_KEY") or None
+    if (access_key_id is None) != (secret_access_key is None):
+        missing = "JOBFN_AWS_SECRET_ACCESS_KEY" if secret_access_key is None else "JOBFN_AWS_ACCESS_KEY_ID"
+        raise ConfigurationError(f"{missing} is not set: set both AWS credentials variables or neither")
+    account_id = env.get("JOBFN_AWS_ACCOUNT_ID") or DEFAULT_AWS_ACCOUNT_ID
+    if not (len(account_id) == 12 and account_id.isdigit()):
+        raise ConfigurationError(f"JOBFN_AWS_ACCOUNT_ID={account_id[:40]!r} is invalid: use 12 digits")
     return Settings(
         signature=read_signature(env),
         namespace=read_namespace(env),
@@ -113,4 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", _positive_float, 1.0),
         api_timeout_seconds=_parse(env, "JOBFN_API_TIMEOUT_SECONDS", _positive_float, 10.0),
         log_level=log_level,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_account_id=account_id,
     )

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+#: The longest idempotency key a submission may carry (it is stored as an annotation value).
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
 #: Names a definition's ``allowed_overrides`` may list, one per ``Overrides`` field.
 OVERRIDE_NAMES = ("timeout", "array_size", "retries", "command", "environment", "resources")
 

@@ -1,0 +1,77 @@
+"""Caller authentication: a bearer token checked with the Kubernetes TokenReview API.
+
+Services call the function with their own ServiceAccount token; the API server says
+whose it is. A positive answer is remembered for a short while (keyed by a hash of the
+token, never the token itself) so a busy caller costs one review a minute, not one
+per request. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+from .errors import Unauthenticated
+
+_BEARER = "bearer "
+_MAX_TOKEN_LENGTH = 16 * 1024
+
+
+class Reviewed(Protocol):
+    """What a token review tells (``manager.ReviewedToken``)."""
+
+    @property
+    def username(self) -> str: ...
+
+
+class TokenAuthenticator:
+    """Turns an ``Authorization: Bearer <token>`` header into the caller's username."""
+
+    def __init__(
+        self,
+        review: Callable[[str], Reviewed | None],
+        ttl_seconds: float = 60.0,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._review = review
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._known: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def caller(self, authorization: str | None) -> str:
+        """The username the header's token authenticates as; Unauthenticated if none."""
+        token = bearer_token(authorization)
+        key = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        now = self._clock()
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None and known[1] > now:
+                return known[0]
+        reviewed = self._review(token)  # outside the lock: a slow review must not block others
+        if reviewed is None:
+            raise Unauthenticated("the bearer token is not valid (expired, revoked or not for this cluster)")
+        with self._lock:
+            self._known[key] = (reviewed.username, now + self._ttl)
+            self._known.move_to_end(key)
+            while len(self._known) > self._max_entries:
+                self._known.popitem(last=False)
+        return reviewed.username
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; Unauthenticated if absent."""
+    if not authorization:
+        raise Unauthenticated("this request needs an 'Authorization: Bearer <token>' header")
+    if not authorization[: len(_BEARER)].lower() == _BEARER:
+        raise Unauthenticated("the Authorization header must use the Bearer scheme")
+    token = authorization[len(_BEARER) :].strip()
+    if not token or len(token) > _MAX_TOKEN_LENGTH or any(c.isspace() for c in token):
+        raise Unauthenticated("the bearer token is empty or malformed")
+    return token

@@ -1,0 +1,124 @@
+"""CloudEvents intake: exactly one job per event, however often a broker delivers it.
+
+An event (binary or structured mode, parsed by the cloudevents SDK) is a submission:
+its type selects the definition that declares it in ``event_types``, its data are the
+arguments, and its (source, id) pair is the idempotency key, so a redelivery returns
+the job the first delivery created. The answer is a CloudEvent in binary mode naming
+the job, which a Knative broker can route as a reply.
+
+Permanent problems (unknown type, invalid data, a malformed event) are answered 4xx
+so a broker dead-letters the event; transient ones (the Kubernetes API unreachable,
+a definition's cap reached) 503 or 429, so it retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import flask
+from cloudevents.conversion import to_binary
+from cloudevents.exceptions import GenericException
+from cloudevents.http import CloudEvent, from_http
+from werkzeug.datastructures import Headers
+
+from .errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
+from .service import Service
+from .submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
+from .web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
+
+STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
+BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
+#: The type of the reply event that names the job an event created (or found).
+SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_cloudevent(headers: Mapping[str, str] | Headers) -> bool:
+    """Whether a request carries a CloudEvent: a ``ce-specversion`` header or a CloudEvents media type."""
+    if headers.get("ce-specversion") is not None:
+        return True
+    return _media_type(headers.get("Content-Type")).startswith(STRUCTURED_MEDIA_TYPE_PREFIX)
+
+
+def idempotency_key(source: str, event_id: str) -> str:
+    """The one idempotency key of the event (source, id); different pairs never share one.
+
+    The pair is JSON-encoded rather than joined, so source ``a`` with id ``bc`` and
+    source ``ab`` with id ``c`` stay apart. A pair too long to store as a key is
+    replaced by its SHA-256, marked so that it cannot equal any encoded pair.
+    """
+    encoded = json.dumps([source, event_id], ensure_ascii=False, separators=(",", ":"))
+    if len(encoded) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        return encoded
+    return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent:
+    """The CloudEvent in a request; InvalidRequest naming what is wrong with it."""
+    if _media_type(headers.get("Content-Type")) == BATCH_MEDIA_TYPE:
+        raise UnsupportedMediaType("batched CloudEvents are not accepted; send one event per request")
+    try:
+        # The data is kept as it came (bytes or JSON text) and decoded below, so a
+        # malformed payload is reported as such instead of turning into a string.
+        event: CloudEvent = from_http(dict(headers), body, data_unmarshaller=lambda raw: raw)
+    except GenericException as error:
+        raise InvalidRequest(f"not a valid CloudEvent: {str(error)[:300]}") from None
+    for attribute in ("id", "source", "type"):
+        if not isinstance(event.get(attribute), str) or not event[attribute]:
+            raise InvalidRequest(f"not a valid CloudEvent: '{attribute}' must be a non-empty string")
+    return event
+
+
+def arguments_of(event: CloudEvent) -> dict[str, Any]:
+    """The event's data as job arguments: a JSON object (no data means no arguments)."""
+    data = event.get_data()
+    if data is None or data in ("", b""):
+        return {}
+    media_type = _media_type(event.get("datacontenttype"))
+    if media_type and not is_json_media_type(media_type):
+        raise UnsupportedMediaType(f"the event's data must be JSON, not {media_type[:80]}")
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    arguments = parse_json(raw)
+    if not isinstance(arguments, dict):
+        raise InvalidArguments("the event's data must be a JSON object of arguments")
+    return arguments
+
+
+def reply(view: JobView, source: str) -> flask.Response:
+    """The answer to an accepted event: a CloudEvent (binary mode) whose data is the job."""
+    attributes = {
+        "type": SUBMITTED_EVENT_TYPE,
+        "source": source,
+        "id": view.uid or view.name,  # one reply id per job: a redelivery's reply is a duplicate
+        "subject": view.name,
+        "datacontenttype": "application/json",
+    }
+    if view.created is not None:
+        attributes["time"] = datetime.fromtimestamp(view.created, UTC).isoformat().replace("+00:00", "Z")
+    event = CloudEvent(attributes, view.to_json())
+    headers, body = to_binary(event, data_marshaller=lambda data: dumps(data).encode("utf-8"))
+    return flask.Response(body, status=201 if view.created_now else 200, headers=headers)
+
+
+def handle(request: flask.Request, service: Service) -> flask.Response:
+    """Submit the job an event asks for and answer with a reply event."""
+    request.environ[ENDPOINT_KEY] = "cloudevent"
+    if request.method != "POST":
+        raise MethodNotAllowed("CloudEvents are delivered with POST", ["POST"])
+    caller = service.caller(request)
+    event = parse_event(request.headers, read_body(request, service.settings.max_body_bytes))
+    definition = service.definitions().for_event_type(event["type"])
+    submission = Submission(
+        definition=definition.name,
+        arguments=arguments_of(event),
+        idempotency_key=idempotency_key(event["source"], event["id"]),
+        caller=caller,
+    )
+    return reply(service.submit(submission, door="events"), service.event_source)

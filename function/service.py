@@ -1,0 +1,147 @@
+"""The function's process-wide parts: settings, definitions, manager, authentication, limits.
+
+A scale-to-zero function pays its start-up on every cold start, so importing this
+module does nothing slow: the Kubernetes client (about a second to import) and the
+manager are built by the first request that needs them, once, under a lock. The
+definitions file is read on first use too and re-read when it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import flask
+
+from .auth import TokenAuthenticator
+from .contract import DEFINITIONS_PATH_ENV
+from .definitions import DefinitionsFile, JobDefinitions
+from .errors import DefinitionError, Unavailable, http_status
+from .metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
+from .settings import Settings
+from .submission import JobView, Submission
+from .web import InFlightLimit
+
+if TYPE_CHECKING:
+    from .manager import JobManager, ReviewedToken
+
+logger = logging.getLogger(__name__)
+
+
+class _NoDefinitionsFile:
+    """Stands in for the definitions file when none is configured: every use says so."""
+
+    def current(self) -> JobDefinitions:
+        raise DefinitionError(f"{DEFINITIONS_PATH_ENV} is not set: point it at the job definitions file")
+
+
+class Service:
+    """Everything a request may need beyond the request itself."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.in_flight = InFlightLimit(settings.max_in_flight)
+        self._lock = threading.Lock()
+        self._manager: JobManager | None = None
+        self._authenticator: TokenAuthenticator | None = None
+        path = settings.definitions_path
+        self._definitions: DefinitionsFile | _NoDefinitionsFile = (
+            DefinitionsFile(path, settings.reload_interval_seconds, read_config_map=self._read_config_map)
+            if path is not None
+            else _NoDefinitionsFile()
+        )
+
+    @property
+    def event_source(self) -> str:
+        """The ``source`` of the CloudEvents the function sends."""
+        return f"/jobfn/namespaces/{self.settings.namespace}"
+
+    def definitions(self) -> JobDefinitions:
+        """The current definitions; DefinitionError when none could ever be loaded."""
+        return self._definitions.current()
+
+    def definitions_problem(self) -> str | None:
+        """Why the last edit of the definitions file was refused, while the last good set is served."""
+        return getattr(self._definitions, "last_error", None)
+
+    def manager(self) -> JobManager:
+        """The job manager, built on first use; Unavailable while the client cannot be configured."""
+        manager = self._manager
+        if manager is not None:
+            return manager
+        with self._lock:
+            if self._manager is None:
+                self._manager = self._build_manager()
+            return self._manager
+
+    def _build_manager(self) -> JobManager:
+        from .contract import JobSigner
+        from .manager import JobManager, api_client_from_environment
+
+        try:
+            api_client = api_client_from_environment()
+        except Exception as error:  # kubeconfig missing or unreadable: not ready, try again later
+            raise Unavailable(f"the Kubernetes client cannot be configured: {error}") from error
+        return JobManager(
+            namespace=self.settings.namespace,
+            signer=JobSigner(self.settings.signature),
+            definitions=self._definitions,
+            api_client=api_client,
+            request_timeout=self.settings.api_timeout_seconds,
+        )
+
+    def submit(self, submission: Submission, door: str) -> JobView:
+        """Submit through the manager, counting the outcome per definition and front door."""
+        try:
+            view = self.manager().submit(submission)
+        except Exception as error:
+            outcome = submission_outcome(http_status(error))
+            SUBMISSIONS.labels(self._definition_label(submission.definition), door, outcome).inc()
+            raise
+        outcome = submission_outcome(200, created=view.created_now)
+        SUBMISSIONS.labels(self._definition_label(view.definition), door, outcome).inc()
+        logger.info(
+            "job created" if view.created_now else "job already exists for this idempotency key",
+            extra={
+                "job": view.name,
+                "definition": view.definition,
+                "door": door,
+                "caller": submission.caller,
+            },
+        )
+        return view
+
+    def _definition_label(self, name: str) -> str:
+        # Only names of loaded definitions become label values: callers cannot add series.
+        try:
+            return name if name in self.definitions().names() else UNKNOWN_DEFINITION
+        except DefinitionError:
+            return UNKNOWN_DEFINITION
+
+    def _read_config_map(self, namespace: str, name: str, key: str) -> str:
+        return self.manager().read_config_map(namespace, name, key)
+
+    def caller(self, request: flask.Request) -> str | None:
+        """Who is calling (None when authentication is off); Unauthenticated when unknown."""
+        if self.settings.auth == "none":
+            return None
+        authenticator = self._authenticator
+        if authenticator is None:
+            with self._lock:
+                if self._authenticator is None:
+                    self._authenticator = TokenAuthenticator(self._review_token)
+                authenticator = self._authenticator
+        return authenticator.caller(request.headers.get("Authorization"))
+
+    def _review_token(self, token: str) -> ReviewedToken | None:
+        return self.manager().review_token(token)
+
+    def check_ready(self) -> int:
+        """The number of loaded definitions; Unavailable unless they are loaded and the API answers."""
+        try:
+            count = len(self.definitions())
+        except DefinitionError as error:
+            raise Unavailable(f"not ready: {error.message}", retry_after=5) from None
+        self.manager().check_reachable()
+        return count

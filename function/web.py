@@ -1,0 +1,230 @@
+"""HTTP plumbing every front door shares: the JSON error shape, body limits, the in-flight cap.
+
+Every error — jobfn's own, Flask's routing errors, an unexpected crash — reaches the
+caller in one shape, with the status from ``errors.http_status``::
+
+    {"error": {"code": "InvalidArguments", "message": "...", "problems": ["..."],
+               "request_id": "..."}}
+
+An unexpected exception is logged with its traceback and answered with a generic
+message and the request id, never with internals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+from .errors import (
+    InvalidRequest,
+    JobfnError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestError,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+    http_status,
+)
+from .logs import request_id
+from .metrics import API_ERRORS
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
+REQUEST_ID_HEADER = "X-Request-Id"
+ENDPOINT_KEY = "jobfn.endpoint"  # WSGI environ: the endpoint that served the request (metrics, logs)
+_BODY_READ = "jobfn.body_read"  # WSGI environ flag: the whole request body was read
+_INCOMING_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_READ_CHUNK = 64 * 1024
+
+
+def begin_request(incoming_id: str | None) -> str:
+    """Choose the request's id (the caller's ``X-Request-Id`` when it is sane) and log with it."""
+    rid = incoming_id if incoming_id and _INCOMING_REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+    request_id.set(rid)
+    return rid
+
+
+def dumps(body: Any) -> str:
+    """JSON text of a response body (strict: NaN and Infinity are not JSON)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> flask.Response:
+    return flask.Response(dumps(body), status=status, headers=dict(headers or {}), mimetype=JSON_TYPE)
+
+
+def text_response(text: str, status: int = 200, headers: Mapping[str, str] | None = None) -> flask.Response:
+    return flask.Response(text, status=status, headers=dict(headers or {}), mimetype="text/plain")
+
+
+# --- errors ---------------------------------------------------------------------------------
+def from_http_exception(error: HTTPException) -> JobfnError:
+    """Flask's and Werkzeug's own errors (unknown route, wrong method, ...) as jobfn errors."""
+    request = flask.request if flask.has_request_context() else None
+    where = f"{request.method} {request.path[:200]}" if request is not None else "this request"
+    code = error.code or 500
+    if code == 404:
+        return NotFound(f"no such route: {where}; the API is described at /openapi.json")
+    if code == 405:
+        allowed = sorted(getattr(error, "valid_methods", None) or [])
+        return MethodNotAllowed(
+            f"{where} is not allowed; use {', '.join(allowed) or 'another route'}", allowed
+        )
+    if code == 413:
+        return PayloadTooLarge("the request body is too large")
+    if code == 415:
+        return UnsupportedMediaType(error.description or "unsupported content type")
+    converted: JobfnError = (
+        RequestError(error.description or error.name) if code < 500 else JobfnError(error.name)
+    )
+    converted.status = code
+    return converted
+
+
+def error_response(error: BaseException) -> flask.Response:
+    """The one JSON answer to ``error``; unexpected errors are logged with their traceback."""
+    if isinstance(error, HTTPException):
+        error = from_http_exception(error)
+    if not isinstance(error, JobfnError):
+        logger.error("unexpected error while serving a request", exc_info=error)
+        error = JobfnError(
+            f"an unexpected error occurred; quote request id {request_id.get()} when reporting it"
+        )
+    elif error.status >= 500:
+        level = logging.WARNING if isinstance(error, Unavailable) else logging.ERROR
+        logger.log(level, "answering %s: %s", error.code, error.message)
+    status = http_status(error)
+    headers: dict[str, str] = {}
+    if isinstance(error, TooManyRequests | Unavailable):
+        headers["Retry-After"] = str(max(1, error.retry_after))
+    if isinstance(error, MethodNotAllowed) and error.allowed:
+        headers["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="jobfn"'
+    problems = getattr(error, "problems", None) or [error.message]
+    body = {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "problems": [str(problem) for problem in problems],
+            "request_id": request_id.get(),
+        }
+    }
+    API_ERRORS.labels(str(status), error.code).inc()
+    return json_response(body, status, headers)
+
+
+# --- request bodies -------------------------------------------------------------------------
+def read_body(request: flask.Request, limit: int) -> bytes:
+    """The request body, refusing one larger than ``limit`` bytes without reading it all."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"the request body has {length} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = request.stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    request.environ[_BODY_READ] = True
+    return b"".join(chunks)
+
+
+def is_json_media_type(media_type: str) -> bool:
+    media_type = media_type.lower()
+    return media_type == JSON_TYPE or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def parse_json(data: bytes) -> Any:
+    """A JSON document from bytes; InvalidRequest saying where it is broken."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(f"the body is not UTF-8: byte {error.start} cannot be decoded") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise InvalidRequest(
+            f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except ValueError as error:
+        raise InvalidRequest(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest("the body is not valid JSON: it is nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def read_json(request: flask.Request, limit: int, *, optional: bool = False) -> Any:
+    """The JSON body of ``request`` (None when ``optional`` and empty): 413, 415 or 400 if not."""
+    data = read_body(request, limit)
+    if not data.strip():
+        if optional:
+            return None
+        raise InvalidRequest("this request needs a JSON body")
+    media_type = request.mimetype
+    if media_type and not is_json_media_type(media_type):
+        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {media_type[:80]}")
+    return parse_json(data)
+
+
+def release_unread_body(request: flask.Request, response: flask.Response) -> None:
+    """Keep a body the answer did not need from being read into memory after all.
+
+    functions-framework reads any unread body after each non-streamed response; for a
+    request refused for its size (or refused before its body mattered) that would load
+    the very body jobfn refused. A streamed response is left alone by that hook.
+    """
+    if request.environ.get(_BODY_READ):
+        return
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    ).lower()
+    if has_body and not response.is_streamed:
+        response.response = iter([response.get_data()])
+
+
+# --- load shedding --------------------------------------------------------------------------
+class InFlightLimit:
+    """Answers 429 at once when ``limit`` requests are already being served (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.limit <= 0:
+            yield
+            return
+        with self._lock:
+            if self._count >= self.limit:
+                raise TooManyRequests(
+                    f"the function is already serving {self.limit} requests; retry shortly", retry_after=1
+                )
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
