@@ -62,14 +62,14 @@ def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], defau
         raise ConfigurationError(f"{name}={raw!r} is invalid: {error}") from None
 
 
-def _non_negative_int(raw: str) -> int:
+def non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
         raise ValueError("must be zero or more")
     return value
 
 
-def _positive_float(raw: str) -> float:
+def positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
         raise ValueError("must be more than zero")
@@ -123,10 +123,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         namespace=read_namespace(env),
         definitions_path=read_definitions_path(env),
         auth=auth,
-        max_body_bytes=_parse(env, "JOBFN_MAX_BODY_BYTES", _non_negative_int, 1 << 20),
-        max_in_flight=_parse(env, "JOBFN_MAX_IN_FLIGHT", _non_negative_int, 0),
-        reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", _positive_float, 1.0),
-        api_timeout_seconds=_parse(env, "JOBFN_API_TIMEOUT_SECONDS", _positive_float, 10.0),
+        max_body_bytes=_parse(env, "JOBFN_MAX_BODY_BYTES", non_negative_int, 1 << 20),
+        max_in_flight=_parse(env, "JOBFN_MAX_IN_FLIGHT", non_negative_int, 0),
+        reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", positive_float, 1.0),
+        api_timeout_seconds=_parse(env, "JOBFN_API_TIMEOUT_SECONDS", positive_float, 10.0),
         log_level=log_level,
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,

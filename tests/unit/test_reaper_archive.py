@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloudevents.http import from_http
 
 from reaper.archive import (
     ARCHIVED_EVENT_TYPE,
@@ -21,6 +17,7 @@ from reaper.archive import (
     archive_event,
     archive_record,
 )
+from tests.integration.test_reaper_helpers import sink_receiver
 
 FAILED_JOB: dict[str, Any] = {
     "metadata": {
@@ -106,53 +103,22 @@ def test_stdout_sink_writes_one_structured_cloudevent_per_line() -> None:
     assert event["data"]["state"] == "FAILED"
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """Answers with the status the test chose; keeps what arrived."""
+def test_http_sink_posts_a_cloudevent_the_sdk_reads_back() -> None:
+    with sink_receiver() as receiver:
+        HttpSink(receiver.url, timeout_seconds=5).emit(
+            archive_event(archive_record(FAILED_JOB, [FAILED_POD]), "batch")
+        )
 
-    answer = 202
-    received: list[tuple[dict[str, str], bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((dict(self.headers), body))
-        self.send_response(self.answer)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, type[Receiver]]]:
-    handler = type("TestReceiver", (Receiver,), {"received": [], "answer": 202})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/events", handler
-    server.shutdown()
-    server.server_close()
-
-
-def test_http_sink_posts_a_cloudevent_the_sdk_reads_back(receiver: tuple[str, type[Receiver]]) -> None:
-    url, handler = receiver
-
-    HttpSink(url, timeout_seconds=5).emit(archive_event(archive_record(FAILED_JOB, [FAILED_POD]), "batch"))
-
-    [(headers, body)] = handler.received
-    event = from_http(headers, body)
+    [event] = receiver.events
     assert event["id"] == "7d3c-uid"
     assert event["type"] == ARCHIVED_EVENT_TYPE
     assert event.data["pods"][0]["containers"][0]["exit_code"] == 3
 
 
 @pytest.mark.parametrize("answer", [500, 404, 302])
-def test_http_sink_fails_on_any_answer_but_2xx(receiver: tuple[str, type[Receiver]], answer: int) -> None:
-    url, handler = receiver
-    handler.answer = answer
-
-    with pytest.raises(ArchiveError, match=str(answer)):
-        HttpSink(url, timeout_seconds=5).emit(archive_event(archive_record(FAILED_JOB, []), "batch"))
+def test_http_sink_fails_on_any_answer_but_2xx(answer: int) -> None:
+    with sink_receiver(status=answer) as receiver, pytest.raises(ArchiveError, match=str(answer)):
+        HttpSink(receiver.url, timeout_seconds=5).emit(archive_event(archive_record(FAILED_JOB, []), "batch"))
 
 
 def test_http_sink_fails_when_nothing_listens() -> None:

@@ -1,0 +1,130 @@
+"""``python -m reaper`` / ``jobfn-reaper``: one reaper run, as a CronJob runs it.
+
+stdout carries only JSON lines meant for machines (archive records when there is no
+``K_SINK``, then the run's summary); logs are JSON lines on stderr.
+Exit codes: 0 all went well, 1 something failed (see the summary), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from function.errors import ConfigurationError, JobfnError
+
+from .settings import ReaperSettings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIGURATION = 2
+
+# Attributes every LogRecord has; anything else was passed as ``extra`` and is logged too.
+_RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with the ``extra`` fields as keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # The client's own debug logging would drown the reaper's lines.
+    logging.getLogger("kubernetes").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(sys.argv[1:] if argv is None else argv)
+    except ConfigurationError as error:
+        print(f"jobfn-reaper: configuration error: {error.message}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    configure_logging(settings.log_level)
+    try:
+        summary = run(settings)
+    except ConfigurationError as error:
+        print(f"jobfn-reaper: configuration error: {error.message}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    print(json.dumps(summary), flush=True)
+    return EXIT_OK if summary["errors"] == 0 else EXIT_FAILED
+
+
+def run(settings: ReaperSettings) -> dict[str, Any]:
+    """One run with ``settings``; the summary. Raises ConfigurationError before any write."""
+    # Imported here: the Kubernetes client is slow to import and not needed to report bad flags.
+    from kubernetes.config import ConfigException
+
+    from function.contract import JobSigner
+    from function.definitions import DefinitionsFile, JobDefinitions
+    from function.manager import api_client_from_environment
+
+    from .archive import ArchiveSink, HttpSink, StdoutSink
+    from .reaper import CountingJobManager, Reaper, retention_policy
+
+    try:
+        api_client = api_client_from_environment(pool_size=settings.workers + 1)
+    except ConfigException as error:
+        raise ConfigurationError(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {error}") from None
+    manager = CountingJobManager(
+        settings.namespace,
+        JobSigner(settings.signature),
+        JobDefinitions(),  # the reaper never submits; definitions only give retention
+        api_client=api_client,
+        request_timeout=settings.api_timeout_seconds,
+    )
+    definitions = JobDefinitions()
+    if settings.definitions_path is not None:
+        try:
+            definitions = DefinitionsFile(
+                settings.definitions_path, read_config_map=manager.read_config_map
+            ).current()
+        except JobfnError as error:
+            raise ConfigurationError(
+                f"JOB_DEFINITIONS_CONFIG_PATH={str(settings.definitions_path)!r}: {error.message}"
+            ) from None
+    sink: ArchiveSink = (
+        HttpSink(settings.sink, settings.sink_timeout_seconds, settings.workers)
+        if settings.sink
+        else StdoutSink(sys.stdout)
+    )
+    reaper = Reaper(
+        manager,
+        retention_policy(
+            settings.succeeded_retention_seconds, settings.failed_retention_seconds, definitions
+        ),
+        sink,
+        dry_run=settings.dry_run,
+        max_deletions=settings.max_deletions,
+        time_budget_seconds=settings.time_budget_seconds,
+        page_size=settings.page_size,
+        workers=settings.workers,
+    )
+    logging.getLogger("reaper").info(
+        "reaper run starting",
+        extra={"namespace": settings.namespace, "signature": settings.signature, "dry_run": settings.dry_run},
+    )
+    try:
+        return reaper.run().to_json()
+    finally:
+        api_client.close()  # type: ignore[no-untyped-call]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""What the reaper's cluster tests share: definitions, job factories, ways to run a reaper, a sink.
+
+No tests here. Jobs are created through a real JobManager; their pods are simulated
+by KWOK (the jobfn.test/* annotations, see tests/cluster/README.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudevents.http import CloudEvent, from_http
+from kubernetes import client as k8s
+
+from function.contract import JobSigner
+from function.definitions import JobDefinitions
+from function.manager import JobManager
+from function.status import is_terminal
+from function.submission import Submission
+from reaper.archive import ArchiveSink, StdoutSink
+from reaper.reaper import CountingJobManager, Reaper, RunSummary, retention_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNATURE = "jobfn-reaper-test"
+KEPT_A_DAY = 86400
+
+
+def _definition(name: str, retention: str = "") -> str:
+    """A job whose KWOK pod runs ``run_ms`` and exits with ``exit_code``."""
+    return f"""
+  - name: {name}
+    {retention}
+    parameters:
+      run_ms: {{type: string, default: "20"}}
+      exit_code: {{type: string, pattern: "^[0-9]{{1,3}}$", default: "0"}}
+    template: |
+      apiVersion: batch/v1
+      kind: Job
+      metadata: {{name: {name}}}
+      spec:
+        backoffLimit: 0
+        template:
+          metadata:
+            annotations:
+              jobfn.test/run-duration-ms: "{{{{ run_ms }}}}"
+              jobfn.test/exit-code: "{{{{ exit_code }}}}"
+          spec:
+            restartPolicy: Never
+            containers:
+              - {{name: main, image: busybox, command: ["true"]}}
+"""
+
+
+DEFINITIONS_YAML = "definitions:" + (
+    _definition("quick")  # kept only as long as the reaper's defaults say
+    + _definition("kept", f"retention: {{succeeded: {KEPT_A_DAY}, failed: {KEPT_A_DAY}}}")  # a day, always
+)
+
+
+def definitions() -> JobDefinitions:
+    return JobDefinitions.from_yaml(DEFINITIONS_YAML)
+
+
+def job_manager(namespace: str, api_client: k8s.ApiClient, signature: str = SIGNATURE) -> JobManager:
+    return JobManager(namespace, JobSigner(signature), definitions(), api_client=api_client)
+
+
+def submit(manager: JobManager, definition: str = "quick", **arguments: Any) -> str:
+    return manager.submit(Submission(definition, arguments)).name
+
+
+def submit_many(
+    manager: JobManager, count: int, definition: str = "quick", workers: int = 8, **arguments: Any
+) -> list[str]:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda _: submit(manager, definition, **arguments), range(count)))
+
+
+def wait_until_terminal(manager: JobManager, names: Sequence[str], timeout: float = 120) -> None:
+    """Until every named job is Complete or Failed (one paginated list per poll)."""
+    wanted = set(names)
+    deadline = time.monotonic() + timeout
+    while True:
+        finished = {job["metadata"]["name"] for job in manager.fetch_jobs() if is_terminal(job)}
+        if wanted <= finished:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{len(wanted - finished)} of {len(wanted)} jobs not finished after {timeout}s"
+            )
+        time.sleep(0.5)
+
+
+def jobs_in(api_client: k8s.ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every Job in the namespace, whoever made it, by name (read around jobfn)."""
+    response = k8s.BatchV1Api(api_client).list_namespaced_job(namespace, _preload_content=False)
+    return {job["metadata"]["name"]: job for job in json.loads(response.data)["items"]}
+
+
+def annotations_of(job: dict[str, Any]) -> dict[str, str]:
+    return dict(job["metadata"].get("annotations") or {})
+
+
+# --- running a reaper ----------------------------------------------------------------------
+def reap(
+    namespace: str,
+    api_client: k8s.ApiClient,
+    *,
+    succeeded: int = 0,
+    failed: int = 0,
+    sink: ArchiveSink | None = None,
+    signature: str = SIGNATURE,
+    **options: Any,
+) -> tuple[RunSummary, list[dict[str, Any]]]:
+    """One in-process run, as ``python -m reaper`` does it; the summary and the stdout records."""
+    out = io.StringIO()
+    manager = CountingJobManager(namespace, JobSigner(signature), JobDefinitions(), api_client=api_client)
+    policy = retention_policy(succeeded, failed, definitions())
+    summary = Reaper(manager, policy, sink or StdoutSink(out), **options).run()
+    return summary, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    summary: dict[str, Any]
+    records: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+    max_rss_kib: int = 0
+
+
+def reaper_env(namespace: str, definitions_path: Path | None = None, **extra: str) -> dict[str, str]:
+    # Without PYTHONUNBUFFERED stdout is block-buffered, so the reaper's own flush is what is tested.
+    dropped = ("JOBFN_", "K_SINK", "JOB_", "PYTHONUNBUFFERED")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update({"JOB_SIGNATURE": SIGNATURE, "JOB_NAMESPACE": namespace, "PYTHONPATH": str(ROOT)})
+    if definitions_path is not None:
+        env["JOB_DEFINITIONS_CONFIG_PATH"] = str(definitions_path)
+    env.update(extra)
+    return env
+
+
+def start_cli(env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "reaper", *flags],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def parse_cli_output(returncode: int, stdout: str, stderr: str) -> CliRun:
+    """Split stdout into archive records and the final summary; every line must be JSON."""
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    summary = lines[-1] if lines and "specversion" not in lines[-1] else {}
+    records = [line for line in lines if "specversion" in line]
+    if returncode != 2:  # a configuration error is one plain sentence for a person
+        for line in stderr.splitlines():
+            json.loads(line)  # logs are JSON too, and never on stdout
+    return CliRun(returncode, summary, records, stdout, stderr)
+
+
+def run_cli(env: dict[str, str], *flags: str, timeout: float = 180) -> CliRun:
+    process = start_cli(env, *flags)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return parse_cli_output(process.returncode, stdout, stderr)
+
+
+# --- a K_SINK -------------------------------------------------------------------------------
+@dataclass
+class SinkReceiver:
+    """A real HTTP receiver: keeps every CloudEvent that arrives, answers ``status``."""
+
+    url: str
+    status: int = 202
+    events: list[CloudEvent] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def sink_receiver(status: int = 202) -> Iterator[SinkReceiver]:
+    state = SinkReceiver(url="", status=status)
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real broker
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = state.status
+            if 200 <= answer < 300:
+                with lock:
+                    state.events.append(from_http(dict(self.headers), body))
+            self.send_response(answer)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
