@@ -95,7 +95,8 @@ def _established_crds(kubectl: Kubectl, digest: str) -> list[str]:
         for crd in items
         if (crd["metadata"].get("annotations") or {}).get(CRD_DIGEST_ANNOTATION) == digest
         and any(
-            c["type"] == "Established" and c["status"] == "True" for c in crd["status"].get("conditions", [])
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (crd.get("status") or {}).get("conditions") or []
         )
     )
 

@@ -153,7 +153,9 @@ def test_succeeded_job(manager: JobManager) -> None:
 
 def test_failed_job_reports_backoff_and_exit_code(manager: JobManager) -> None:
     name = manager.submit(Submission("fail", {"exit_code": 3, "retries": 1})).name
-    reason = wait_for(lambda: state_of(manager, name, "FAILED"), timeout=90)
+    # Wait for condition Failed itself (stopped is set), not FailureTarget, which the
+    # Job controller sets before it has counted the last failed pod.
+    reason = wait_for(lambda: (view := manager.describe_job(name)).stopped and view.reason, timeout=90)
     assert reason.startswith("BackoffLimitExceeded: the job failed 2 time(s)")
     assert "exit code(s) 3" in reason
 
