@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8080
 
-.PHONY: help install run test lint typecheck unit cluster-build cluster-up cluster-down bench
+.PHONY: help install run test lint typecheck unit cluster-build cluster-up cluster-down bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,3 +35,9 @@ cluster-up: cluster-build ## start the local control plane; prints `export KUBEC
 
 cluster-down: ## stop the local control plane and remove its state
 	$(PYTHON) -m tests.cluster down
+
+bench: install ## measure jobfn beside the direct client and k8s-jobs (< 15 min); table + bench/results/*.json
+	$(PYTHON) -m bench
+
+bench-smoke: install ## the benchmark with tiny counts: proves the harness works, measures nothing
+	$(PYTHON) -m bench --smoke

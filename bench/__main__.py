@@ -1,0 +1,130 @@
+"""``python -m bench``: measure jobfn beside the raw API and k8s-jobs, print the table, write JSON.
+
+Every measurement runs in this one process's run, against the same cluster, so the
+figures that matter are ratios, which survive a noisy machine. ``--smoke`` runs every
+measurement with tiny counts, to prove the harness works, not to measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import __version__ as kubernetes_client_version
+from kubernetes import client
+
+from . import report
+from .cluster import BenchCluster
+from .coldstart import measure_cold_start
+from .harness import FULL, SMOKE, Bench
+from .memory import measure_memory
+from .reaper import measure_reaper
+from .submission import measure_submission
+
+PARTS = ("submission", "coldstart", "reaper", "memory")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _git_commit() -> str:
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent,
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def _server_version(cluster: BenchCluster) -> str:
+    try:
+        version = str(client.VersionApi(cluster.api).get_code().git_version)
+    except Exception:
+        version = "unknown"
+    if version.startswith("v0.0.0"):
+        # Built from source without version stamping: the local cluster's build names it.
+        from tests.cluster import localcluster
+
+        version = localcluster.bin_dir().name.split("-etcd-")[0].removeprefix("k8s-")
+    return version
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny counts: proves the harness, measures nothing"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run (default: all of {','.join(PARTS)})",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS_DIR, help="directory for the JSON and the table"
+    )
+    parser.add_argument("--namespace", help="namespace jobs are created in (default: jobfn-bench[-smoke])")
+    options = parser.parse_args(argv)
+    parts = [part.strip() for part in options.only.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    plan = SMOKE if options.smoke else FULL
+    namespace = options.namespace or ("jobfn-bench-smoke" if options.smoke else "jobfn-bench")
+
+    started, load_before = time.monotonic(), _load()
+    cluster = BenchCluster.connect()
+    cluster.ensure_namespace(namespace)
+    work_dir = options.output / f"run-{plan.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    bench = Bench(plan, cluster, namespace, work_dir)
+    bench.say(f"{plan.name} run in namespace {namespace}; logs in {bench.log_dir}")
+
+    meta: dict[str, Any] = {
+        "plan": plan.name,
+        "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "kubernetes_client": kubernetes_client_version,
+        "server_version": _server_version(cluster),
+        "namespace": namespace,
+    }
+    results = report.Results(meta)
+    try:
+        bench.clean()
+        if "submission" in parts:
+            bench.say("submission ...")
+            results.submission = measure_submission(bench)
+        if "coldstart" in parts:
+            bench.say("coldstart ...")
+            results.cold_start = measure_cold_start(bench)
+        if "reaper" in parts:
+            bench.say("reaper ...")
+            results.reaper = measure_reaper(bench)
+        if "memory" in parts:
+            bench.say("memory ...")
+            results.memory = measure_memory(bench)
+    finally:
+        bench.clean()
+    meta["load_after"] = _load()
+    meta["duration_seconds"] = time.monotonic() - started
+    meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = report.write(results, options.output)
+    print(report.as_table(results), end="")
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""What a run measures (the plan) and what every measurement shares (the bench)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cluster import BenchCluster
+from .processes import Probe, Server, free_port, function_argv, start_server, wait_until_ok
+from .workload import DEFINITION_NAME, MESSAGE, SIGNATURE, rendered_job, write_definitions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each measurement a run does."""
+
+    name: str
+    concurrencies: tuple[int, ...]
+    phase_seconds: float
+    """Length of each measured submission burst."""
+    warmup_per_thread: int
+    """Submissions per load-generator thread before a burst (connections, caches), not counted."""
+    cold_starts: int
+    reaper_sizes: tuple[int, ...]
+    memory_early: int
+    memory_late: int
+    memory_concurrency: int
+
+
+FULL = Plan(
+    name="full",
+    concurrencies=(1, 8, 32),
+    phase_seconds=6.0,
+    warmup_per_thread=3,
+    cold_starts=10,
+    reaper_sizes=(1_000, 10_000),
+    memory_early=100,
+    memory_late=10_000,
+    memory_concurrency=8,
+)
+SMOKE = Plan(
+    name="smoke",
+    concurrencies=(1, 2),
+    phase_seconds=0.5,
+    warmup_per_thread=1,
+    cold_starts=2,
+    reaper_sizes=(10, 20),
+    memory_early=20,
+    memory_late=100,
+    memory_concurrency=2,
+)
+
+REST_PROBE = Probe(
+    "POST",
+    "/jobs",
+    json.dumps({"definition": DEFINITION_NAME, "arguments": {"message": MESSAGE}}).encode(),
+    {"Content-Type": "application/json"},
+)
+READY_PROBE = Probe("GET", "/readyz")
+
+
+@dataclass
+class Bench:
+    """The cluster, namespace and files every measurement of one run uses."""
+
+    plan: Plan
+    cluster: BenchCluster
+    namespace: str
+    work_dir: Path
+    jobfn_definitions: Path = field(init=False)
+    k8s_jobs_definitions: Path = field(init=False)
+    direct_job_file: Path = field(init=False)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.jobfn_definitions, self.k8s_jobs_definitions = write_definitions(self.work_dir)
+        self.direct_job_file = self.work_dir / "direct-job.json"
+        self.direct_job_file.write_text(json.dumps(rendered_job(self.namespace)))
+
+    @property
+    def log_dir(self) -> Path:
+        return self.work_dir / "logs"
+
+    @property
+    def selector(self) -> str:
+        return f"app.kubernetes.io/managed-by={SIGNATURE}"
+
+    def say(self, message: str) -> None:
+        print(f"[bench {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def server_env(self, signature: str = SIGNATURE) -> dict[str, str]:
+        """What jobfn and k8s-jobs read from their environment."""
+        return {
+            "JOB_NAMESPACE": self.namespace,
+            "JOB_SIGNATURE": signature,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+        }
+
+    def function_env(self) -> dict[str, str]:
+        return {**self.server_env(), "JOB_DEFINITIONS_CONFIG_PATH": str(self.jobfn_definitions)}
+
+    def start_function(self, name: str = "function") -> Server:
+        """A fresh function process, answered /readyz."""
+        port = free_port()
+        server = start_server(name, function_argv(port), port, self.function_env(), self.log_dir)
+        try:
+            wait_until_ok(server, READY_PROBE, timeout=60, interval=0.02)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def clean(self) -> None:
+        """Delete every job the submission contenders created."""
+        self.cluster.delete_jobs(self.namespace, self.selector)

@@ -1,0 +1,267 @@
+"""The run's figures as a table (stdout) and JSON (bench/results/), each ratio beside its target."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .coldstart import ColdStartFigure
+from .memory import MemoryFigure
+from .reaper import ReaperFigure
+from .submission import LABELS, SubmissionFigure
+
+DOORS = ("function-http", "function-cloudevent")
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One ratio from the issue's targets, measured."""
+
+    target: str
+    ratio: float | None
+    limit: float
+    at_least: bool
+    """True when the ratio must be at least ``limit``; False when at most."""
+
+    @property
+    def passed(self) -> bool | None:
+        if self.ratio is None:
+            return None
+        return self.ratio >= self.limit if self.at_least else self.ratio <= self.limit
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+@dataclass
+class Results:
+    """Everything one run measured (a part not run stays empty)."""
+
+    meta: dict[str, Any]
+    submission: list[SubmissionFigure] = field(default_factory=list)
+    cold_start: list[ColdStartFigure] = field(default_factory=list)
+    reaper: list[ReaperFigure] = field(default_factory=list)
+    memory: MemoryFigure | None = None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _wall(figure: ReaperFigure | None) -> float | None:
+    return figure.wall_seconds if figure is not None else None
+
+
+def _peak(figure: ReaperFigure | None) -> float | None:
+    return figure.peak_rss_mib if figure is not None else None
+
+
+def target_checks(results: Results) -> list[TargetCheck]:
+    checks: list[TargetCheck] = []
+    by_key = {(f.contender, f.concurrency): f for f in results.submission}
+    concurrencies = sorted({f.concurrency for f in results.submission})
+
+    def figure(contender: str, concurrency: int, read: Callable[[SubmissionFigure], float]) -> float | None:
+        found = by_key.get((contender, concurrency))
+        return read(found) if found is not None else None
+
+    for concurrency in concurrencies:
+        for door in DOORS:
+            name = LABELS[door]
+            throughput = figure(door, concurrency, lambda f: f.per_second)
+            cpu = figure(door, concurrency, lambda f: f.cpu_ms_per_submission)
+            checks += [
+                TargetCheck(
+                    f"{name} throughput vs direct client, c={concurrency}",
+                    _ratio(throughput, figure("direct", concurrency, lambda f: f.per_second)),
+                    0.9,
+                    at_least=True,
+                ),
+                TargetCheck(
+                    f"{name} throughput vs k8s-jobs, c={concurrency}",
+                    _ratio(throughput, figure("k8s-jobs", concurrency, lambda f: f.per_second)),
+                    3.0,
+                    at_least=True,
+                ),
+                TargetCheck(
+                    f"{name} CPU/submission vs direct client, c={concurrency}",
+                    _ratio(cpu, figure("direct", concurrency, lambda f: f.cpu_ms_per_submission)),
+                    1.5,
+                    at_least=False,
+                ),
+            ]
+    starts = {f.kind: f.median_ms for f in results.cold_start}
+    if starts:
+        hello = starts.get("hello-world")
+        checks += [
+            TargetCheck(
+                "cold start to first submission vs hello-world",
+                _ratio(starts.get("function-submission"), hello),
+                2.0,
+                at_least=False,
+            ),
+            TargetCheck(
+                "cold start to /readyz vs hello-world",
+                _ratio(starts.get("function-ready"), hello),
+                1.2,
+                False,
+            ),
+        ]
+    reaped = {(f.contender, f.jobs): f for f in results.reaper}
+    sizes = sorted({f.jobs for f in results.reaper})
+    for jobs in sizes:
+        checks.append(
+            TargetCheck(
+                f"reaper wall time vs kubectl delete, {jobs} jobs",
+                _ratio(_wall(reaped.get(("reaper", jobs))), _wall(reaped.get(("kubectl", jobs)))),
+                1.5,
+                at_least=False,
+            )
+        )
+    if len(sizes) >= 2:
+        checks.append(
+            TargetCheck(
+                f"reaper peak RSS, {sizes[-1]} vs {sizes[0]} jobs (independent: within 10 %)",
+                _ratio(_peak(reaped.get(("reaper", sizes[-1]))), _peak(reaped.get(("reaper", sizes[0])))),
+                1.1,
+                at_least=False,
+            )
+        )
+    if results.memory is not None:
+        memory = results.memory
+        checks.append(
+            TargetCheck(
+                f"function RSS after {memory.late_submissions} vs after {memory.early_submissions} submissions",
+                _ratio(memory.late_rss_mib, memory.early_rss_mib),
+                1.1,
+                at_least=False,
+            )
+        )
+    return checks
+
+
+def as_json(results: Results) -> dict[str, Any]:
+    return {
+        "meta": results.meta,
+        "submission": [asdict(f) for f in results.submission],
+        "cold_start": [asdict(f) for f in results.cold_start],
+        "reaper": [asdict(f) for f in results.reaper],
+        "memory": (
+            {**asdict(results.memory), "growth": results.memory.growth}
+            if results.memory is not None
+            else None
+        ),
+        "targets": [check.as_dict() for check in target_checks(results)],
+    }
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        cell.rjust(width) if i else cell.ljust(width)
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    ).rstrip()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [_row(header, widths), _row(["-" * w for w in widths], widths), *(_row(r, widths) for r in rows)]
+
+
+def _submission_row(f: SubmissionFigure) -> list[str]:
+    return [
+        LABELS[f.contender],
+        str(f.concurrency),
+        f"{f.per_second:.1f}",
+        f"{f.p50_ms:.1f}",
+        f"{f.p99_ms:.1f}",
+        f"{f.cpu_ms_per_submission:.2f}",
+        f"{f.peak_rss_mib:.0f}",
+        str(f.errors),
+    ]
+
+
+def _reaper_row(f: ReaperFigure) -> list[str]:
+    return [
+        f.contender,
+        str(f.jobs),
+        f"{f.wall_seconds:.2f}",
+        f"{f.cpu_seconds:.2f}",
+        f"{f.peak_rss_mib:.0f}",
+        "-" if f.api_calls is None else str(f.api_calls),
+        str(f.server_counted_requests),
+        str(f.jobs_left),
+    ]
+
+
+def as_table(results: Results) -> str:
+    meta = results.meta
+    lines = [
+        f"jobfn benchmark ({meta['plan']} run, {meta['finished']}, {meta['duration_seconds']:.0f} s; "
+        f"{meta['cpus']} CPUs, load average {meta['load_before']} before, {meta['load_after']} after)",
+        f"Kubernetes {meta.get('server_version', '?')} (local control plane + KWOK); command: {meta['command']}",
+        "",
+    ]
+    if results.submission:
+        lines.append("Submission: jobs/s, latency, CPU per submission of the submitting process tree")
+        lines += _table(
+            ["contender", "c", "jobs/s", "p50 ms", "p99 ms", "CPU ms/job", "peak RSS MiB", "errors"],
+            [_submission_row(f) for f in results.submission],
+        )
+        lines.append("")
+    if results.cold_start:
+        lines.append("Cold start: exec to first 2xx, median (min-max)")
+        lines += _table(
+            ["start", "median ms", "min ms", "max ms", "starts"],
+            [
+                [f.kind, f"{f.median_ms:.0f}", f"{f.min_ms:.0f}", f"{f.max_ms:.0f}", str(f.starts)]
+                for f in results.cold_start
+            ],
+        )
+        lines.append("")
+    if results.reaper:
+        lines.append("Reaping finished jobs (retention 0)")
+        lines += _table(
+            ["contender", "jobs", "wall s", "CPU s", "peak RSS MiB", "API calls", "server-counted", "left"],
+            [_reaper_row(f) for f in results.reaper],
+        )
+        lines.append("")
+    if results.memory is not None:
+        memory = results.memory
+        lines += [
+            f"Memory: function RSS {memory.early_rss_mib:.1f} MiB after {memory.early_submissions} submissions, "
+            f"{memory.late_rss_mib:.1f} MiB after {memory.late_submissions} ({memory.growth:+.1%})",
+            "",
+        ]
+    checks = target_checks(results)
+    if checks:
+        lines.append("Targets")
+        lines += _table(
+            ["target", "ratio", "limit", "result"],
+            [
+                [
+                    check.target,
+                    "n/a" if check.ratio is None else f"{check.ratio:.2f}",
+                    f"{'>=' if check.at_least else '<='} {check.limit:g}",
+                    {True: "pass", False: "MISS", None: "n/a"}[check.passed],
+                ]
+                for check in checks
+            ],
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(results: Results, directory: Path) -> Path:
+    """Write the JSON and the table; returns the JSON's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = results.meta["finished"].replace(":", "").replace("-", "")
+    path = directory / f"bench-{results.meta['plan']}-{stamp}.json"
+    text = json.dumps(as_json(results), indent=2) + "\n"
+    path.write_text(text)
+    (directory / f"latest-{results.meta['plan']}.json").write_text(text)
+    (directory / f"latest-{results.meta['plan']}.txt").write_text(as_table(results))
+    return path

@@ -1,0 +1,167 @@
+"""Measurement 1: submissions per second, latency and CPU per submission, per contender.
+
+Contenders, each at every concurrency, interleaved so drift in the machine's load
+touches them alike:
+
+- direct: the official kubernetes client creating the rendered Job (the ceiling);
+- function-http and function-cloudevent: jobfn's two front doors, one server process;
+- k8s-jobs: the predecessor's Flask route, in its own virtualenv;
+- hello-world: a bare functions-framework function (no job made), for scale: the CPU
+  any function pays per request before doing anything, so jobfn's own share shows.
+
+A server's CPU time is read from /proc around exactly one burst; the direct client
+is measured the same way on its own load-generator process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .harness import Bench
+from .loadgen import BurstResult
+from .predecessor import server_argv as k8s_jobs_argv
+from .processes import (
+    LoadGenerator,
+    Probe,
+    Server,
+    free_port,
+    hello_world_argv,
+    start_server,
+    wait_until_ok,
+)
+from .procfs import TreeSample, sample_tree
+from .workload import DEFINITION_NAME, EVENT_TYPE
+
+CONTENDERS = ("direct", "function-http", "function-cloudevent", "k8s-jobs", "hello-world")
+LABELS = {
+    "direct": "direct client",
+    "function-http": "jobfn REST",
+    "function-cloudevent": "jobfn CloudEvents",
+    "k8s-jobs": "k8s-jobs 0.2.0",
+    "hello-world": "ff hello-world",
+}
+SERVER_OF = {
+    "function-http": "function",
+    "function-cloudevent": "function",
+    "k8s-jobs": "k8s-jobs",
+    "hello-world": "hello-world",
+}
+
+
+@dataclass(frozen=True)
+class SubmissionFigure:
+    """One contender at one concurrency."""
+
+    contender: str
+    concurrency: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    completed: int
+    errors: int
+    cpu_ms_per_submission: float
+    """CPU of the process tree that does the submitting (server, or the direct client)."""
+    peak_rss_mib: float
+    """VmHWM of that process tree at the end of the burst."""
+    loadgen_cpu_ms_per_submission: float
+    """What the load generator itself spent (shows it is cheap next to what it measures)."""
+    first_error: str | None
+
+
+def _start_k8s_jobs(bench: Bench) -> Server:
+    port = free_port()
+    env = {**bench.server_env(), "JOB_DEFINITIONS_CONFIG_PATH": str(bench.k8s_jobs_definitions)}
+    return start_server("k8s-jobs", k8s_jobs_argv(port), port, env, bench.log_dir)
+
+
+def _loadgen_options(bench: Bench, contender: str, servers: dict[str, Server]) -> tuple[str, dict[str, str]]:
+    if contender == "direct":
+        return "direct", {
+            "namespace": bench.namespace,
+            "kubeconfig": str(bench.cluster.kubeconfig),
+            "job-file": str(bench.direct_job_file),
+        }
+    if contender == "hello-world":
+        return "http", {"url": f"{servers['hello-world'].base_url}/"}
+    if contender == "k8s-jobs":
+        return "k8s-jobs", {"url": f"{servers['k8s-jobs'].base_url}/jobs", "definition": DEFINITION_NAME}
+    function = servers["function"].base_url
+    if contender == "function-http":
+        return "http", {"url": f"{function}/jobs", "definition": DEFINITION_NAME}
+    return "cloudevent", {"url": f"{function}/", "event-type": EVENT_TYPE}
+
+
+@dataclass(frozen=True)
+class _Measured:
+    result: BurstResult
+    before: TreeSample
+    after: TreeSample
+    load_before: TreeSample
+    load_after: TreeSample
+
+    def figure(self, contender: str, concurrency: int) -> SubmissionFigure:
+        result, done = self.result, max(self.result.completed, 1)
+        load_cpu = self.load_after.cpu_seconds - self.load_before.cpu_seconds
+        return SubmissionFigure(
+            contender=contender,
+            concurrency=concurrency,
+            per_second=result.per_second,
+            p50_ms=result.p50_ms,
+            p99_ms=result.p99_ms,
+            completed=result.completed,
+            errors=result.errors,
+            cpu_ms_per_submission=(self.after.cpu_seconds - self.before.cpu_seconds) * 1000 / done,
+            peak_rss_mib=self.after.peak_rss_bytes / 2**20,
+            loadgen_cpu_ms_per_submission=load_cpu * 1000 / done,
+            first_error=result.first_error,
+        )
+
+
+def _measure_one(bench: Bench, load: LoadGenerator, measured_pid: int, concurrency: int) -> _Measured:
+    """One burst after a warm-up, with the CPU of ``measured_pid``'s tree and the loadgen's around it."""
+    warmup = load.burst(concurrency, count=concurrency * bench.plan.warmup_per_thread)
+    if warmup.completed == 0:
+        raise RuntimeError(f"every warm-up submission failed: {warmup.first_error}")
+    before, load_before = sample_tree(measured_pid), sample_tree(load.pid)
+    result = load.burst(concurrency, seconds=bench.plan.phase_seconds)
+    after, load_after = sample_tree(measured_pid), sample_tree(load.pid)
+    return _Measured(result, before, after, load_before, load_after)
+
+
+def measure_submission(bench: Bench) -> list[SubmissionFigure]:
+    """Every contender at every concurrency of the plan, the namespace cleaned between bursts."""
+    servers: dict[str, Server] = {}
+    loads: dict[str, LoadGenerator] = {}
+    figures: list[SubmissionFigure] = []
+    try:
+        # Both servers start at once; each is waited for before any load.
+        servers["k8s-jobs"] = _start_k8s_jobs(bench)
+        hello_port = free_port()
+        servers["hello-world"] = start_server(
+            "hello-world", hello_world_argv(hello_port), hello_port, {}, bench.log_dir
+        )
+        servers["function"] = bench.start_function()
+        wait_until_ok(servers["k8s-jobs"], Probe("GET", "/healthcheck"), timeout=60, interval=0.02)
+        wait_until_ok(servers["hello-world"], Probe("GET", "/"), timeout=60, interval=0.02)
+        for contender in CONTENDERS:
+            target, options = _loadgen_options(bench, contender, servers)
+            loads[contender] = LoadGenerator(target, options, bench.log_dir)
+        bench.clean()
+        for concurrency in bench.plan.concurrencies:
+            for contender in CONTENDERS:
+                load = loads[contender]
+                measured_pid = load.pid if contender == "direct" else servers[SERVER_OF[contender]].pid
+                figure = _measure_one(bench, load, measured_pid, concurrency).figure(contender, concurrency)
+                bench.say(
+                    f"submission {LABELS[contender]:<18} c={concurrency:<3} {figure.per_second:7.1f}/s "
+                    f"p50 {figure.p50_ms:6.1f} ms p99 {figure.p99_ms:6.1f} ms "
+                    f"cpu {figure.cpu_ms_per_submission:5.2f} ms/sub errors {figure.errors}"
+                )
+                figures.append(figure)
+                bench.clean()
+    finally:
+        for load in loads.values():
+            load.close()
+        for server in servers.values():
+            server.stop()
+    return figures
