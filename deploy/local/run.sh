@@ -19,9 +19,11 @@ PY
 if reachable; then
   echo "using the cluster in KUBECONFIG=$KUBECONFIG" >&2
 else
-  tests/cluster/build.sh >/dev/null
+  kubectl_dir=$(tests/cluster/build.sh | tail -n 1)
   eval "$(python3 -m tests.cluster up)"
 fi
+kubectl=kubectl
+[ -n "${kubectl_dir:-}" ] && kubectl="$kubectl_dir/kubectl"
 
 python3 - <<'PY'
 import os
@@ -42,7 +44,7 @@ jobfn is starting on http://localhost:$PORT (namespace $JOB_NAMESPACE). Submit a
   curl -s -X POST http://localhost:$PORT/jobs -H 'Content-Type: application/json' \\
        -d '{"definition": "hello", "arguments": {"message": "hi"}}'
 
-Then: curl -s http://localhost:$PORT/jobs   ·   export KUBECONFIG=$KUBECONFIG; kubectl get jobs -n $JOB_NAMESPACE -l app.kubernetes.io/managed-by=$JOB_SIGNATURE
+Then: curl -s http://localhost:$PORT/jobs   ·   export KUBECONFIG=$KUBECONFIG; $kubectl get jobs -n $JOB_NAMESPACE -l app.kubernetes.io/managed-by=$JOB_SIGNATURE
 
 TXT
 exec functions-framework --target handle --source function/main.py --port "$PORT"
