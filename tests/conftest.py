@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
 from tests.cluster import localcluster
+from tests.helpers import Kubectl, kubectl_runner
 
 CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl"})
 TEST_NAMESPACE_LABEL = "jobfn-test"
-
-Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,22 +66,7 @@ def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def kubectl(kubeconfig: Path) -> Kubectl:
     """Run kubectl: kubectl("get", "pods", "-n", ns, input=None, check=True) -> CompletedProcess."""
-    binary = str(localcluster.kubectl_path())
-
-    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [binary, f"--kubeconfig={kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    return run
+    return kubectl_runner(localcluster.kubectl_path(), kubeconfig)
 
 
 @pytest.fixture

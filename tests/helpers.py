@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2) -> T:
@@ -44,3 +46,22 @@ def write_token_kubeconfig(path: Path, configuration: Any, token: str, user: str
     path.write_text(json.dumps(document))  # JSON is YAML; no yaml dependency here
     path.chmod(0o600)
     return path
+
+
+def kubectl_runner(binary: Path, kubeconfig: Path, timeout: float = 120) -> Kubectl:
+    """kubectl under ``kubeconfig``: run("get", "pods", input=None, check=True) -> CompletedProcess."""
+
+    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(binary), f"--kubeconfig={kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    return run

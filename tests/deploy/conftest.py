@@ -15,7 +15,6 @@ import requests
 from kubernetes import client
 
 from tests.cluster import localcluster
-from tests.conftest import Kubectl
 from tests.deploy import knative_crds
 from tests.deploy.manifests import (
     DEPLOY,
@@ -28,7 +27,7 @@ from tests.deploy.manifests import (
     write_overlay,
 )
 from tests.e2e.conftest import FunctionServer, create_namespace
-from tests.helpers import wait_for, write_token_kubeconfig
+from tests.helpers import Kubectl, kubectl_runner, wait_for, write_token_kubeconfig
 
 CRD_CACHE_KEY = "jobfn/knative-crd-modules"
 CRD_DIGEST_ANNOTATION = "jobfn.test/crd-set-digest"
@@ -182,20 +181,7 @@ def token_kubeconfig(api_client: client.ApiClient, namespace: str, account: str,
 
 def kubectl_with(kubectl_binary: Path, kubeconfig: Path) -> KubectlAs:
     """kubectl under another kubeconfig (the `kubectl` fixture always uses the admin one)."""
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(kubectl_binary), f"--kubeconfig={kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    return run
+    return kubectl_runner(kubectl_binary, kubeconfig, timeout=60)
 
 
 # --- the function, served as in its image ----------------------------------------------------

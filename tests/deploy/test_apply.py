@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Kubectl
 from tests.deploy.conftest import install, uninstall_cluster_scoped
 from tests.deploy.manifests import as_stream, is_knative
+from tests.helpers import Kubectl
 
 KNATIVE_KINDS_OF_OURS = {
     "services.serving.knative.dev",

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.conftest import Kubectl
 from tests.deploy.conftest import Installation, kubectl_with, token_kubeconfig
 from tests.e2e.conftest import create_namespace
-from tests.helpers import wait_for
+from tests.helpers import Kubectl, wait_for
 
 # What function/manager.py and reaper/ call: resource → verbs, in the jobs namespace.
 FUNCTION_GRANTS = {
