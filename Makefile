@@ -21,7 +21,7 @@ lint: ## ruff and the import contracts
 	ruff format --check .
 	lint-imports
 
-typecheck: ## mypy --strict on function/ and reaper/
+typecheck: ## mypy --strict on function/, reaper/ and bench/
 	mypy
 
 unit: ## the fast tests that need no cluster
