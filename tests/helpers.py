@@ -13,8 +13,10 @@ T = TypeVar("T")
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail with its last value at the deadline."""
+def wait_for(
+    check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2, what: str = "condition"
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` and the last value."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -22,7 +24,7 @@ def wait_for(check: Callable[[], T | None], timeout: float = 60.0, interval: flo
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+    raise AssertionError(f"{what} not met within {timeout} s (last value: {last!r})")
 
 
 def write_token_kubeconfig(path: Path, configuration: Any, token: str, user: str = "token") -> Path:

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 from kubernetes import client
 
-T = TypeVar("T")
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]  # the `kubectl` fixture
+from tests.helpers import Kubectl, wait_for
 
 RUN_DURATION = "jobfn.test/run-duration-ms"
 EXIT_CODE = "jobfn.test/exit-code"
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60) -> T:
-    """Poll probe() until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def job_manifest(name: str, namespace: str, annotations: dict[str, str], **spec: Any) -> dict[str, Any]:
@@ -88,11 +73,11 @@ def test_job_created_with_kubectl_runs_then_completes(
     create_job(kubectl, job_manifest("ok", namespace, {RUN_DURATION: "1500"}))
 
     pod = wait_for(
-        "a Running, Ready pod",
         lambda: next((p for p in job_pods(api_client, namespace, "ok") if running_and_ready(p)), None),
+        what="a Running, Ready pod",
     )
     assert pod.status.pod_ip
-    condition = wait_for("Job Complete", lambda: job_condition(api_client, namespace, "ok"))
+    condition = wait_for(lambda: job_condition(api_client, namespace, "ok"), what="Job Complete")
 
     assert condition.type == "Complete"
     [pod] = job_pods(api_client, namespace, "ok")
@@ -107,7 +92,7 @@ def test_failing_job_retries_then_fails_with_backoff_limit_exceeded(
 ) -> None:
     create_job(kubectl, job_manifest("bad", namespace, {EXIT_CODE: "3", RUN_DURATION: "200"}, backoffLimit=1))
 
-    condition = wait_for("Job Failed", lambda: job_condition(api_client, namespace, "bad"), timeout=90)
+    condition = wait_for(lambda: job_condition(api_client, namespace, "bad"), timeout=90, what="Job Failed")
 
     assert (condition.type, condition.reason) == ("Failed", "BackoffLimitExceeded")
     pods = job_pods(api_client, namespace, "bad")
@@ -124,10 +109,10 @@ def test_job_running_past_active_deadline_fails_with_deadline_exceeded(
 ) -> None:
     create_job(kubectl, job_manifest("slow", namespace, {RUN_DURATION: "forever"}, activeDeadlineSeconds=2))
 
-    condition = wait_for("Job Failed", lambda: job_condition(api_client, namespace, "slow"))
+    condition = wait_for(lambda: job_condition(api_client, namespace, "slow"), what="Job Failed")
 
     assert (condition.type, condition.reason) == ("Failed", "DeadlineExceeded")
-    wait_for("its pod gone", lambda: not job_pods(api_client, namespace, "slow"))
+    wait_for(lambda: not job_pods(api_client, namespace, "slow"), what="its pod gone")
 
 
 def test_deleting_job_in_background_removes_its_pods(
@@ -135,14 +120,15 @@ def test_deleting_job_in_background_removes_its_pods(
 ) -> None:
     create_job(kubectl, job_manifest("doomed", namespace, {RUN_DURATION: "forever"}))
     wait_for(
-        "a Running pod", lambda: any(running_and_ready(p) for p in job_pods(api_client, namespace, "doomed"))
+        lambda: any(running_and_ready(p) for p in job_pods(api_client, namespace, "doomed")),
+        what="a Running pod",
     )
     [pod] = job_pods(api_client, namespace, "doomed")
     assert "batch.kubernetes.io/job-tracking" in (pod.metadata.finalizers or [])
 
     client.BatchV1Api(api_client).delete_namespaced_job("doomed", namespace, propagation_policy="Background")
 
-    wait_for("the Job's pods gone", lambda: not job_pods(api_client, namespace, "doomed"))
+    wait_for(lambda: not job_pods(api_client, namespace, "doomed"), what="the Job's pods gone")
 
 
 @pytest.fixture
@@ -176,7 +162,7 @@ def test_service_account_token_is_limited_to_its_role(
     jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
     with bearer_session(api_client.configuration, reader_token) as status:
         # RBAC caches are eventually consistent: wait for the binding to take effect.
-        wait_for("the Role to allow listing Jobs", lambda: status("GET", jobs) == 200, timeout=30)
+        wait_for(lambda: status("GET", jobs) == 200, timeout=30, what="the Role to allow listing Jobs")
 
         assert status("GET", f"{jobs}/missing") == 404  # allowed verb, object absent
         assert status("POST", jobs, job_manifest("forbidden", namespace, {})) == 403
@@ -229,7 +215,7 @@ def test_kubectl_logs_of_finished_pod_returns_simulated_output(
     api_client: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
     create_job(kubectl, job_manifest("talk", namespace, {RUN_DURATION: "100"}))
-    wait_for("Job Complete", lambda: job_condition(api_client, namespace, "talk"))
+    wait_for(lambda: job_condition(api_client, namespace, "talk"), what="Job Complete")
     [pod] = job_pods(api_client, namespace, "talk")
 
     logs = kubectl("logs", pod.metadata.name, "-n", namespace).stdout
