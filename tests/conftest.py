@@ -18,10 +18,9 @@ import pytest
 from kubernetes import client, config
 
 from tests.cluster import localcluster
-from tests.helpers import Kubectl, kubectl_runner
+from tests.helpers import TEST_NAMESPACE_LABEL, Kubectl, kubectl_runner
 
 CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl"})
-TEST_NAMESPACE_LABEL = "jobfn-test"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,13 +1,28 @@
-"""Small helpers shared by the test suites."""
+"""Small helpers shared by the test suites: waiting, kubectl, namespaces, the function as a process."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import requests
+from kubernetes import client
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_NAMESPACE_LABEL = "jobfn-test"
+FUNCTION_SIGNATURE = "jobfn-e2e"
+FUNCTION_READY_TIMEOUT = 60.0
 
 T = TypeVar("T")
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -67,3 +82,121 @@ def kubectl_runner(binary: Path, kubeconfig: Path, timeout: float = 120) -> Kube
         return result
 
     return run
+
+
+def create_namespace(api_client: client.ApiClient, hint: str, wait_for_service_account: bool = True) -> str:
+    """A fresh namespace labelled jobfn-test=true, named after ``hint``.
+
+    Pods are refused until the controller-manager has created the namespace's "default"
+    ServiceAccount, so that is awaited unless the cluster runs no controller-manager.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"}))
+    )
+    if wait_for_service_account:
+        wait_for(
+            lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
+            timeout=30,
+            what=f"the default ServiceAccount in {name}",
+        )
+    return name
+
+
+# --- the function as a real server process ------------------------------------------------
+@dataclass
+class FunctionServer:
+    """A running function process (a gunicorn master and its worker, in their own session)."""
+
+    url: str
+    namespace: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    seconds_to_ready: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the master and its worker at once, as a node losing the pod would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def functions_framework_command() -> str:
+    beside_python = Path(sys.executable).parent / "functions-framework"
+    return str(beside_python) if beside_python.exists() else "functions-framework"
+
+
+def start_function(
+    namespace: str,
+    definitions: Path,
+    log_path: Path,
+    extra_env: Mapping[str, str] | None = None,
+    ready_path: str = "/readyz",
+    port: int | None = None,
+) -> FunctionServer:
+    """Start the function and wait until ``ready_path`` answers 200 (or fail with its log).
+
+    ``port`` restarts a function where its clients already send (default: a free port).
+    The log is appended to, so a restarted function's log follows its predecessor's.
+    """
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "JOB_NAMESPACE": namespace,
+        "JOB_SIGNATURE": FUNCTION_SIGNATURE,
+        "JOB_DEFINITIONS_CONFIG_PATH": str(definitions),
+        "JOBFN_RELOAD_INTERVAL_SECONDS": "0.2",
+        "JOBFN_AUTH": "none",
+        "THREADS": "8",
+        **(extra_env or {}),
+    }
+    started = time.monotonic()
+    source = str(ROOT / "function" / "main.py")
+    command = [functions_framework_command(), "--target", "handle", "--source", source]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+            start_new_session=True,  # its own process group: kill() takes the worker too
+        )
+    server = FunctionServer(f"http://127.0.0.1:{port}", namespace, process, log_path, env=env)
+    deadline = started + FUNCTION_READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the function exited with {process.returncode}:\n{server.log()[-4000:]}")
+        try:
+            if requests.get(server.url + ready_path, timeout=30).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(
+                f"{ready_path} not ready after {FUNCTION_READY_TIMEOUT} s:\n{server.log()[-4000:]}"
+            )
+        time.sleep(0.05)
+    server.seconds_to_ready = time.monotonic() - started
+    return server

@@ -26,8 +26,14 @@ from tests.deploy.manifests import (
     render,
     write_overlay,
 )
-from tests.e2e.conftest import FunctionServer, create_namespace
-from tests.helpers import Kubectl, kubectl_runner, wait_for, write_token_kubeconfig
+from tests.helpers import (
+    FunctionServer,
+    Kubectl,
+    create_namespace,
+    kubectl_runner,
+    wait_for,
+    write_token_kubeconfig,
+)
 
 CRD_CACHE_KEY = "jobfn/knative-crd-modules"
 CRD_DIGEST_ANNOTATION = "jobfn.test/crd-set-digest"

@@ -29,8 +29,7 @@ from function.contract import DELETION_TIME_ANNOTATION
 from function.status import is_terminal
 from tests.deploy.conftest import Installation, call, service_account_token, token_kubeconfig
 from tests.deploy.manifests import ROOT, definitions_text, env_of, function_container, reaper_container
-from tests.e2e.conftest import FunctionServer, start_function
-from tests.helpers import wait_for
+from tests.helpers import FunctionServer, start_function, wait_for
 
 CALLER = "jobfn-test-caller"  # listed in every definition's allowed_subjects
 STRANGER = "jobfn-test-stranger"  # a valid token, but not listed

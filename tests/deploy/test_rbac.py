@@ -10,8 +10,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.deploy.conftest import Installation, kubectl_with, token_kubeconfig
-from tests.e2e.conftest import create_namespace
-from tests.helpers import Kubectl, wait_for
+from tests.helpers import Kubectl, create_namespace, wait_for
 
 # What function/manager.py and reaper/ call: resource → verbs, in the jobs namespace.
 FUNCTION_GRANTS = {

@@ -12,7 +12,8 @@ from cloudevents.http import CloudEvent
 from kubernetes import client
 
 from function.contract import CALLER_ANNOTATION
-from tests.e2e.conftest import FunctionServer, start_function, write_definitions
+from tests.e2e.conftest import write_definitions
+from tests.helpers import FunctionServer, start_function
 
 
 def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:

@@ -17,8 +17,7 @@ from kubernetes import client
 
 from function.contract import QUEUE_LABEL
 from function.queues import KUEUE_QUEUE_LABEL
-from tests.e2e.conftest import FunctionServer, start_function
-from tests.helpers import wait_for
+from tests.helpers import FunctionServer, start_function, wait_for
 
 AWS_DEFINITIONS = Path(__file__).resolve().parents[1] / "data" / "definitions" / "aws.yaml"
 BULK_JOBS = 150

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.e2e.conftest import FunctionServer
 from tests.e2e.test_aws_batch import batch_client, serve_aws_function, submit_many, wait_for_status
+from tests.helpers import FunctionServer
 
 
 def aws_command() -> str:

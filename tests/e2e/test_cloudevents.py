@@ -12,7 +12,8 @@ from kubernetes import client
 
 from function.contract import DEFINITION_LABEL
 from function.events import SUBMITTED_EVENT_TYPE
-from tests.e2e.conftest import SIGNATURE, FunctionServer
+from tests.e2e.conftest import SIGNATURE
+from tests.helpers import FunctionServer
 
 ECHO_TYPE = "dev.jobfn.test.echo"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.conftest import start_function, write_definitions
+from tests.e2e.conftest import write_definitions
+from tests.helpers import start_function
 
 LIVE_WITHIN_SECONDS = 10.0
 READY_WITHIN_SECONDS = 30.0

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, FunctionServer
+from tests.e2e.conftest import ROOT
+from tests.helpers import FunctionServer
 
 BUILD_SCRIPT = ROOT / "tests" / "tools" / "build-func.sh"
 # The first run on a machine builds func (many minutes on two cores) inside the fixture.

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.e2e.conftest import FunctionServer, start_function, write_definitions
+from tests.e2e.conftest import write_definitions
+from tests.helpers import FunctionServer, start_function
 
 
 @pytest.fixture(scope="module")

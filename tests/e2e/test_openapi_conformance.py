@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from function import openapi
-from tests.e2e.conftest import FunctionServer
+from tests.helpers import FunctionServer
 
 MAX_EXAMPLES = 50
 # A request the document allows may still be refused on meaning, which a schema cannot

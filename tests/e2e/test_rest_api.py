@@ -14,8 +14,8 @@ from kubernetes import client
 
 from function import rest
 from function.retention import HOLD_FOREVER
-from tests.e2e.conftest import SIGNATURE, FunctionServer
-from tests.helpers import wait_for
+from tests.e2e.conftest import SIGNATURE
+from tests.helpers import FunctionServer, wait_for
 
 
 def submit(server: FunctionServer, body: Any, **headers: str) -> requests.Response:

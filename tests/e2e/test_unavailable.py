@@ -14,7 +14,8 @@ import requests
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
-from tests.e2e.conftest import FunctionServer, free_port, start_function, write_definitions
+from tests.e2e.conftest import write_definitions
+from tests.helpers import FunctionServer, free_port, start_function
 
 
 def unreachable_kubeconfig(path: Path) -> Path:
