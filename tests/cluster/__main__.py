@@ -1,10 +1,18 @@
-"""Command line for the local test cluster: python -m tests.cluster up|down|status|kubeconfig."""
+"""Command line for the local test cluster.
+
+    python -m tests.cluster up|down|status|kubeconfig
+    python -m tests.cluster stop|start|pause|resume <component>    (fault tests)
+
+The environment picks the cluster: JOBFN_CLUSTER_DIR, JOBFN_APISERVER_PORT and
+JOBFN_CLUSTER_COMPONENTS (see localcluster.py); unset, it is the shared one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from tests.cluster import localcluster
 
@@ -39,14 +47,58 @@ def _kubeconfig() -> int:
     return 0 if path.exists() else 1
 
 
-COMMANDS = {"up": _up, "down": _down, "status": _status, "kubeconfig": _kubeconfig}
+def _stop_component(component: str) -> int:
+    localcluster.stop_component(component)
+    print(f"{component} killed; its state is kept", file=sys.stderr)
+    return 0
+
+
+def _start_component(component: str) -> int:
+    seconds = localcluster.start_component(component)
+    print(f"{component} healthy after {seconds:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _pause_component(component: str) -> int:
+    localcluster.pause_component(component)
+    return 0
+
+
+def _resume_component(component: str) -> int:
+    localcluster.resume_component(component)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[], int]] = {
+    "up": _up,
+    "down": _down,
+    "status": _status,
+    "kubeconfig": _kubeconfig,
+}
+COMPONENT_COMMANDS: dict[str, Callable[[str], int]] = {
+    "stop": _stop_component,
+    "start": _start_component,
+    "pause": _pause_component,
+    "resume": _resume_component,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
-    parser.add_argument("command", choices=COMMANDS, help="up: start (idempotent); down: stop and wipe state")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.cluster", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "command",
+        choices=[*COMMANDS, *COMPONENT_COMMANDS],
+        help="up: start (idempotent); down: stop and wipe state; stop/start/pause/resume one component",
+    )
+    parser.add_argument("component", nargs="?", choices=localcluster.COMPONENTS)
     args = parser.parse_args(argv)
     try:
+        if args.command in COMPONENT_COMMANDS:
+            if args.component is None:
+                parser.error(f"{args.command} needs a component")
+            return COMPONENT_COMMANDS[args.command](args.component)
         return COMMANDS[args.command]()
     except localcluster.ClusterError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,7 +5,14 @@ processes on 127.0.0.1; kwok fakes the node(s) and the pod lifecycle (see
 kwok-stages.yaml). Processes are detached, so one cluster serves many test runs.
 
 Public API: ensure_running(), stop(), is_running(), status(), kubeconfig_path(),
-kubectl_path(), bin_dir(). Everything lives under $JOBFN_CACHE/cluster/.
+kubectl_path(), bin_dir(); for fault tests, stop_component(), start_component(),
+pause_component() and resume_component(). Everything lives under $JOBFN_CACHE/cluster/.
+
+A second, independent cluster (the fault tests stop and restart its components) runs
+with its own state dir and ports: ``JOBFN_CLUSTER_DIR`` (its lock is ``<dir>.lock``),
+``JOBFN_APISERVER_PORT`` (6 consecutive ports from there) and, for a cluster of etcd
+and kube-apiserver alone, ``JOBFN_CLUSTER_COMPONENTS=etcd,kube-apiserver``. The built
+binaries are shared.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ SIMULATED_LOG = HERE / "simulated-pod.log"
 
 # Start order; stop goes in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+REQUIRED_COMPONENTS = ("etcd", "kube-apiserver")
 NODE_PREFIX = "kwok-node-"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -87,7 +95,24 @@ def cache_dir() -> Path:
 
 
 def state_dir() -> Path:
-    return cache_dir() / "cluster"
+    given = os.environ.get("JOBFN_CLUSTER_DIR")
+    return Path(given).resolve() if given else cache_dir() / "cluster"
+
+
+def components() -> tuple[str, ...]:
+    """The components this cluster runs, in start order (``JOBFN_CLUSTER_COMPONENTS``, default all)."""
+    given = os.environ.get("JOBFN_CLUSTER_COMPONENTS")
+    if not given:
+        return COMPONENTS
+    wanted = {name.strip() for name in given.split(",") if name.strip()}
+    unknown = wanted - set(COMPONENTS)
+    missing = set(REQUIRED_COMPONENTS) - wanted
+    if unknown or missing:
+        raise ClusterError(
+            f"JOBFN_CLUSTER_COMPONENTS={given!r}: unknown {sorted(unknown)}, missing {sorted(missing)}; "
+            f"choose from {', '.join(COMPONENTS)} (etcd and kube-apiserver are always needed)"
+        )
+    return tuple(name for name in COMPONENTS if name in wanted)
 
 
 def kubeconfig_path() -> Path:
@@ -617,9 +642,10 @@ def _create_nodes(ports: Ports) -> None:
 
 @contextlib.contextmanager
 def _lock() -> Iterator[None]:
-    """Serialise up/down across processes (parallel test sessions, CLI)."""
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with (cache_dir() / "cluster.lock").open("w") as handle:
+    """Serialise up/down across processes (parallel test sessions, CLI); one lock per state dir."""
+    lock_path = state_dir().with_name(state_dir().name + ".lock")  # beside it: survives its removal
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -638,6 +664,7 @@ def _start() -> None:
     def local(port: int, path: str, scheme: str = "https") -> Callable[[], bool]:
         return _healthy_at(f"{scheme}://127.0.0.1:{port}{path}")
 
+    wanted = components()
     _spawn_detached("etcd", _etcd_argv(bins, ports))  # needs no certificates: boots meanwhile
     _make_pki()
     server = f"https://127.0.0.1:{ports.apiserver}"
@@ -646,23 +673,29 @@ def _start() -> None:
     wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
     _spawn_detached("kube-apiserver", _apiserver_argv(bins, ports))
     wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
-    _create_nodes(ports)
-    _spawn_detached("kube-controller-manager", _controller_manager_argv(bins, ports))
-    _spawn_detached("kube-scheduler", _scheduler_argv(bins, ports))
-    _spawn_detached("kwok", _kwok_argv(bins, ports), env=_kwok_env())
-    wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
-    wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
-    wait("kwok", "healthy", local(ports.kwok, "/healthz"))
-    wait("kwok", "node(s) Ready", _nodes_ready)
-    wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+    if "kwok" in wanted:
+        _create_nodes(ports)
+    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        if component in wanted:
+            _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
+    if "kube-controller-manager" in wanted:
+        wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
+    if "kube-scheduler" in wanted:
+        wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
+    if "kwok" in wanted:
+        wait("kwok", "healthy", local(ports.kwok, "/healthz"))
+        wait("kwok", "node(s) Ready", _nodes_ready)
+    if "kube-controller-manager" in wanted:
+        wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
     # Published last: its presence means the cluster came up completely.
     _write_kubeconfig(kubeconfig_path(), "admin", server)
 
 
 def _healthy() -> bool:
-    if not kubeconfig_path().exists() or any(running_pid(c) is None for c in COMPONENTS):
+    wanted = components()
+    if not kubeconfig_path().exists() or any(running_pid(c) is None for c in wanted):
         return False
-    return _api("/readyz")[0] == 200 and _nodes_ready()
+    return _api("/readyz")[0] == 200 and ("kwok" not in wanted or _nodes_ready())
 
 
 def _stop_unlocked() -> None:
@@ -698,5 +731,79 @@ def stop() -> None:
 
 
 def status() -> dict[str, int | None]:
-    """pid of each running component (None when not running)."""
-    return {component: running_pid(component) for component in COMPONENTS}
+    """pid of each component of this cluster (None when not running)."""
+    return {component: running_pid(component) for component in components()}
+
+
+# --- faults: one component stopped, started, paused ---------------------------------------
+
+
+def _argv(component: str, bins: Path, ports: Ports) -> list[str]:
+    builders = {
+        "etcd": _etcd_argv,
+        "kube-apiserver": _apiserver_argv,
+        "kube-controller-manager": _controller_manager_argv,
+        "kube-scheduler": _scheduler_argv,
+        "kwok": _kwok_argv,
+    }
+    return builders[component](bins, ports)
+
+
+def _env(component: str) -> dict[str, str] | None:
+    return _kwok_env() if component == "kwok" else None
+
+
+def _health_check(component: str, ports: Ports) -> Callable[[], bool]:
+    if component == "etcd":
+        return _healthy_at(f"http://127.0.0.1:{ports.etcd}/health")
+    path = "/readyz" if component == "kube-apiserver" else "/healthz"
+    return _healthy_at(f"https://127.0.0.1:{ports.by_component()[component]}{path}")
+
+
+def _check_component(component: str) -> None:
+    if component not in components():
+        raise ClusterError(f"{component!r} is not a component of this cluster ({', '.join(components())})")
+
+
+def stop_component(component: str, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Stop one component (SIGKILL by default: a crash) and wait until it is gone; state is kept."""
+    _check_component(component)
+    pid = running_pid(component)
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)  # a paused process would hold a SIGTERM until resumed
+        os.kill(pid, sig)
+    deadline = time.monotonic() + 30
+    while _is_component_process(pid, component):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{component} (pid {pid}) still running 30 s after {sig.name}")
+        time.sleep(0.05)
+
+
+def start_component(component: str) -> float:
+    """Start a stopped component again, with the same command line and data; seconds until healthy."""
+    _check_component(component)
+    ports, began = Ports.from_env(), time.monotonic()
+    if running_pid(component) is None:
+        _spawn_detached(component, _argv(component, bin_dir(), ports), env=_env(component))
+    _wait_until(component, "healthy", _health_check(component, ports), _start_timeout())
+    return time.monotonic() - began
+
+
+def pause_component(component: str) -> None:
+    """Freeze one component (SIGSTOP): connections stay open and requests hang, unanswered."""
+    _signal_component(component, signal.SIGSTOP)
+
+
+def resume_component(component: str) -> None:
+    """Let a paused component run again (SIGCONT)."""
+    _signal_component(component, signal.SIGCONT)
+
+
+def _signal_component(component: str, sig: signal.Signals) -> None:
+    _check_component(component)
+    pid = running_pid(component)
+    if pid is None:
+        raise ClusterError(f"{component} is not running")
+    os.kill(pid, sig)
