@@ -32,8 +32,11 @@ from .web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
 
 STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
+STRUCTURED_JSON_MEDIA_TYPE = "application/cloudevents+json"
 #: The type of the reply event that names the job an event created (or found).
 SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
+#: Binary-mode attribute headers that can only hold one value (see ``_check_binary_headers``).
+SINGLE_VALUED_HEADERS = ("ce-specversion", "ce-id", "ce-type")
 
 
 def _media_type(content_type: str | None) -> str:
@@ -62,18 +65,51 @@ def idempotency_key(source: str, event_id: str) -> str:
 
 def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent:
     """The CloudEvent in a request; InvalidRequest naming what is wrong with it."""
-    if _media_type(headers.get("Content-Type")) == BATCH_MEDIA_TYPE:
+    media_type = _media_type(headers.get("Content-Type"))
+    if media_type == BATCH_MEDIA_TYPE:
         raise UnsupportedMediaType("batched CloudEvents are not accepted; send one event per request")
+    if media_type.startswith(STRUCTURED_MEDIA_TYPE_PREFIX):
+        if media_type != STRUCTURED_JSON_MEDIA_TYPE:
+            raise UnsupportedMediaType(
+                f"structured-mode CloudEvents are accepted as {STRUCTURED_JSON_MEDIA_TYPE}, not {media_type[:80]}"
+            )
+        # The SDK parses the envelope with a bare json.loads: checked here first, so a
+        # deeply nested, duplicated or non-UTF-8 envelope is a 400 like any other body.
+        if not isinstance(parse_json(body), dict):
+            raise InvalidRequest("not a valid CloudEvent: a structured-mode event is a JSON object")
+    else:
+        _check_binary_headers(headers)
     try:
         # The data is kept as it came (bytes or JSON text) and decoded below, so a
         # malformed payload is reported as such instead of turning into a string.
         event: CloudEvent = from_http(dict(headers), body, data_unmarshaller=lambda raw: raw)
     except GenericException as error:
         raise InvalidRequest(f"not a valid CloudEvent: {str(error)[:300]}") from None
+    except RecursionError:  # a few frames deeper than parse_json above, at the very limit
+        raise InvalidRequest("not a valid CloudEvent: it is nested too deeply") from None
     for attribute in ("id", "source", "type"):
         if not isinstance(event.get(attribute), str) or not event[attribute]:
             raise InvalidRequest(f"not a valid CloudEvent: '{attribute}' must be a non-empty string")
+    content_type = event.get("datacontenttype")
+    if content_type is not None and not isinstance(content_type, str):
+        raise InvalidRequest("not a valid CloudEvent: 'datacontenttype' must be a string")
     return event
+
+
+def _check_binary_headers(headers: Mapping[str, str] | Headers) -> None:
+    """Refuse what a binary-mode event's headers leave ambiguous.
+
+    The server joins a header sent twice into one value with a comma, so a comma in
+    an attribute that is one token (spec version, id, type) may mean the event named
+    two of them; it is refused rather than read as one. (Data without a Content-Type
+    is read as JSON: the CloudEvents SDKs' binary encoders send JSON data without one.)
+    """
+    for attribute in SINGLE_VALUED_HEADERS:
+        if "," in (headers.get(attribute) or ""):
+            raise InvalidRequest(
+                f"not a valid CloudEvent: the {attribute} header holds a comma, as when it is sent "
+                f"twice; send one {attribute} header, without commas"
+            )
 
 
 def arguments_of(event: CloudEvent) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .errors import DefinitionError, Unavailable
 from .metrics import exposition
 from .rest_parsing import (
     deletion_time_from_body,
+    idempotency_key_from_header,
     int_from_query,
     labels_from_query,
     submission_from_body,
@@ -86,7 +87,7 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
 # --- jobs ----------------------------------------------------------------------------------
 def submit_job(call: Call) -> flask.Response:
     body = read_json(call.request, call.max_body)
-    key = call.request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    key = idempotency_key_from_header(call.request.headers.get(IDEMPOTENCY_KEY_HEADER))
     submission, k8s_jobs_body = submission_from_body(body, key, call.caller)
     view = call.service.submit(submission, door="rest")
     answer = view.to_json()

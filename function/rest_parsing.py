@@ -97,6 +97,15 @@ def submission_from_body(
     return submission, False
 
 
+def idempotency_key_from_header(raw: str | None) -> str | None:
+    """The ``Idempotency-Key`` header's key; a comma means the header came twice (joined by the server)."""
+    if raw is not None and "," in raw:
+        raise InvalidRequest(
+            "the Idempotency-Key header holds a comma, as when it is sent twice; send one key, without commas"
+        )
+    return raw
+
+
 def overrides_from_json(raw: Any, problems: list[str]) -> Overrides:
     """Overrides from their JSON object, adding type problems to ``problems``."""
     if raw is None:

@@ -17,13 +17,23 @@ from collections.abc import Callable
 import flask
 
 from . import aws_batch, events, rest
+from .aws_batch.door import error_response as aws_error_response
 from .metrics import REQUEST_SECONDS
 from .service import Service
-from .web import ENDPOINT_KEY, REQUEST_ID_HEADER, begin_request, error_response, release_unread_body
+from .web import (
+    ENDPOINT_KEY,
+    REQUEST_ID_HEADER,
+    begin_request,
+    check_header_encoding,
+    error_response,
+    release_unread_body,
+)
 
 logger = logging.getLogger(__name__)
 
 FrontDoor = Callable[[flask.Request, Service], flask.Response]
+#: The error answer of each door that does not use the one JSON error shape.
+ERROR_RESPONSES: dict[str, Callable[[BaseException], flask.Response]] = {"aws_batch": aws_error_response}
 
 #: The AWS Batch API's actions (its REST paths are ``/v1/<action in lower case>``).
 AWS_BATCH_ACTIONS = frozenset(
@@ -60,13 +70,15 @@ def dispatch(request: flask.Request, service: Service) -> flask.Response:
     request_id = begin_request(request.headers.get(REQUEST_ID_HEADER))
     door_name, door = choose_door(request)
     try:
+        check_header_encoding(request.headers)
         if door_name == "rest" and request.path in rest.UNCAPPED_PATHS:
             response = door(request, service)  # probes answer even when the function is saturated
         else:
             with service.in_flight.slot():
                 response = door(request, service)
     except Exception as error:
-        response = error_response(error)
+        # Refused before the door ran (the in-flight cap, a header): still in the door's shape.
+        response = ERROR_RESPONSES.get(door_name, error_response)(error)
     release_unread_body(request, response)
     response.headers[REQUEST_ID_HEADER] = request_id
     elapsed = time.perf_counter() - started

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import uuid
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import flask
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from .errors import (
@@ -127,6 +129,28 @@ def error_response(error: BaseException) -> flask.Response:
     return json_response(body, status, headers)
 
 
+# --- request headers ------------------------------------------------------------------------
+#: Headers whose values jobfn reads as text (besides ``ce-*``), so they must be UTF-8.
+TEXT_HEADERS = ("Authorization", "Idempotency-Key", "Content-Type")
+
+
+def check_header_encoding(headers: Mapping[str, str] | Headers) -> None:
+    """InvalidRequest when a header jobfn reads as text is not UTF-8.
+
+    WSGI hands header values over as latin-1 text, so any byte sequence arrives; an
+    idempotency key or event id that is not UTF-8 would be stored as something other
+    than what the caller sent.
+    """
+    for name, value in headers.items():
+        if value.isascii():
+            continue
+        if name.lower().startswith("ce-") or name.title() in TEXT_HEADERS:
+            try:
+                value.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                raise InvalidRequest(f"the {name[:80]} header is not valid UTF-8") from None
+
+
 # --- request bodies -------------------------------------------------------------------------
 def read_body(request: flask.Request, limit: int) -> bytes:
     """The request body, refusing one larger than ``limit`` bytes without reading it all."""
@@ -153,13 +177,21 @@ def is_json_media_type(media_type: str) -> bool:
 
 
 def parse_json(data: bytes) -> Any:
-    """A JSON document from bytes; InvalidRequest saying where it is broken."""
+    """A JSON document from bytes; InvalidRequest saying where it is broken.
+
+    Beyond the grammar, what JSON leaves open is refused rather than guessed: a name
+    given twice in one object (which one would count?), a number too large for a
+    float (1e999 would become infinity), and an escaped lone surrogate (``"\\ud800"``,
+    which no UTF-8 text, and so no Kubernetes object, can hold).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidRequest(f"the body is not UTF-8: byte {error.start} cannot be decoded") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_names
+        )
     except json.JSONDecodeError as error:
         raise InvalidRequest(
             f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
@@ -168,10 +200,50 @@ def parse_json(data: bytes) -> Any:
         raise InvalidRequest(f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise InvalidRequest("the body is not valid JSON: it is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(document):
+        raise InvalidRequest(
+            "the body is not valid JSON: it escapes a lone UTF-16 surrogate (\\ud800-\\udfff)"
+        )
+    return document
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"the number {literal[:40]} is too large")
+    return value
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"the name {twice[:80]!r} appears twice in one object")
+    return document
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Whether a parsed document holds a string (or a name) that is not encodable as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and any("\ud800" <= char <= "\udfff" for char in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def read_json(request: flask.Request, limit: int, *, optional: bool = False) -> Any:
@@ -181,10 +253,16 @@ def read_json(request: flask.Request, limit: int, *, optional: bool = False) -> 
         if optional:
             return None
         raise InvalidRequest("this request needs a JSON body")
-    media_type = request.mimetype
-    if media_type and not is_json_media_type(media_type):
-        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {media_type[:80]}")
+    require_json_media_type(request.mimetype)
     return parse_json(data)
+
+
+def require_json_media_type(media_type: str) -> None:
+    """UnsupportedMediaType unless ``media_type`` (of a non-empty body) is JSON; a missing one too."""
+    if not media_type:
+        raise UnsupportedMediaType(f"the body has no Content-Type: send it as {JSON_TYPE}")
+    if not is_json_media_type(media_type):
+        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {media_type[:80]}")
 
 
 def release_unread_body(request: flask.Request, response: flask.Response) -> None:

@@ -14,12 +14,20 @@ from urllib.parse import quote, urlsplit
 
 import flask
 
-from ..errors import Forbidden, JobfnError, RequestError, TooManyRequests, Unavailable
+from ..errors import (
+    Forbidden,
+    JobfnError,
+    PayloadTooLarge,
+    RequestError,
+    TooManyRequests,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from ..logs import request_id
 from ..metrics import API_ERRORS
 from ..service import Service
 from ..settings import Settings
-from ..web import ENDPOINT_KEY, json_response, parse_json, read_body
+from ..web import ENDPOINT_KEY, json_response, parse_json, read_body, require_json_media_type
 from .actions import ACTIONS, Call
 from .answers import Arns
 from .parsing import request_object
@@ -31,12 +39,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_REGION = "us-east-1"
 REQUEST_ID_HEADER = "x-amzn-RequestId"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
+#: What AWS's JSON protocols send besides application/json (``application/x-amz-json-1.1``).
+AWS_JSON_MEDIA_TYPE_PREFIX = "application/x-amz-json-"
 
 #: Error class → (HTTP status, AWS error type), first match wins. None: the error's own code.
 ERROR_ANSWERS: tuple[tuple[type[BaseException], int, str | None], ...] = (
     (SignatureError, 403, None),  # InvalidSignatureException, UnrecognizedClientException, ...
     (Forbidden, 403, "AccessDeniedException"),
     (TooManyRequests, 429, "TooManyRequestsException"),  # botocore retries it as throttling
+    (PayloadTooLarge, 413, "ClientException"),  # the status AWS's front end answers a large body with
+    (UnsupportedMediaType, 415, "ClientException"),
     (RequestError, 400, "ClientException"),
     (Unavailable, 503, "ServerException"),
     (JobfnError, 500, "ServerException"),
@@ -58,12 +70,26 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
                 f"jobfn does not serve {action_name}: job definitions and queues are configured in "
                 f"its definitions file; it serves {', '.join(sorted(ACTIONS))}"
             )
-        body = request_object(parse_json(data) if data.strip() else None)
+        body = request_object(_parse_body(request, data))
         arns = Arns(region, service.settings.aws_account_id)
         answer = action(Call(body, service, arns, caller))
     except Exception as error:
         return error_response(error)
     return json_response(answer, 200, {REQUEST_ID_HEADER: request_id.get()})
+
+
+def _parse_body(request: flask.Request, data: bytes) -> object:
+    """The JSON body of an action (None when empty).
+
+    A body without a Content-Type is read as JSON: botocore sent REST-JSON bodies
+    without one before it began adding ``application/json``, and AWS accepts them.
+    """
+    if not data.strip():
+        return None
+    media_type = request.mimetype
+    if media_type and not media_type.lower().startswith(AWS_JSON_MEDIA_TYPE_PREFIX):
+        require_json_media_type(media_type)
+    return parse_json(data)
 
 
 def authenticate(request: flask.Request, body: bytes, settings: Settings) -> tuple[str | None, str]:
