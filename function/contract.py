@@ -33,6 +33,7 @@ QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
 
 # The pod label the Job controller sets (the short ``job-name`` is its legacy twin).
 JOB_NAME_POD_LABEL = "batch.kubernetes.io/job-name"
+JOB_UID_POD_LABEL = "batch.kubernetes.io/controller-uid"
 
 MAX_NAME_LENGTH = 63  # Job names become pod labels, which are capped at 63 characters.
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .contract import DEFINITION_LABEL, DELETION_TIME_ANNOTATION
 from .definitions import Retention
@@ -59,3 +59,32 @@ def is_due(job: Mapping[str, Any], now: float) -> bool:
     """Whether the job may be deleted now: terminal, marked, and its time has come."""
     when = deletion_time(job)
     return when is not None and when <= now and is_terminal(job)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one reaper pass does with a job."""
+
+    action: Literal["keep", "mark", "delete"]
+    deletion_time: int | None = None
+    """``mark``: the time to write."""
+
+
+KEEP = Verdict("keep")
+DELETE = Verdict("delete")
+
+
+def decide(job: Mapping[str, Any], policy: RetentionPolicy, now: float) -> Verdict:
+    """Keep, mark (with its deletion time) or delete a job, as of ``now``.
+
+    A terminal job without a deletion time whose planned time has already passed is
+    deleted without being marked first: a mark nobody could act on would only cost a
+    request. The delete's resourceVersion precondition still loses to a hold a user
+    sets after the job was read.
+    """
+    if needs_mark(job):
+        planned = planned_deletion_time(job, policy)
+        if planned is None:
+            return KEEP
+        return DELETE if planned <= now else Verdict("mark", planned)
+    return DELETE if is_due(job, now) else KEEP

@@ -8,7 +8,6 @@ name makes the write fail harmlessly (counted as skipped) instead of doing damag
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -17,11 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from function.contract import DELETION_TIME_ANNOTATION
 from function.definitions import JobDefinition
 from function.errors import JobfnError
 from function.manager import Job, JobManager
-from function.retention import RetentionPolicy, is_due, needs_mark, planned_deletion_time
+from function.retention import KEEP, RetentionPolicy, Verdict, decide
 
 from .archive import ArchiveSink, archive_event, archive_record
 
@@ -48,22 +46,10 @@ class CountingJobManager(JobManager):
         with self._calls_lock:
             self._calls += 1
 
-    # Each of these sends exactly one request (fetch_jobs is a loop over list_page).
-    def list_page(self, *args: Any, **kwargs: Any) -> tuple[list[Job], str | None]:
+    # Every jobs and pods request goes through _send; ConfigMaps through the generated API.
+    def _send(self, *args: Any, **kwargs: Any) -> Any:
         self._count()
-        return super().list_page(*args, **kwargs)
-
-    def job_pods(self, name: str) -> list[Job]:
-        self._count()
-        return super().job_pods(name)
-
-    def mark_job(self, job: Job, unix_time: int) -> Job | None:
-        self._count()
-        return super().mark_job(job, unix_time)
-
-    def delete_job(self, job: Job) -> bool:
-        self._count()
-        return super().delete_job(job)
+        return super()._send(*args, **kwargs)
 
     def read_config_map(self, namespace: str, name: str, key: str) -> str:
         self._count()
@@ -175,19 +161,12 @@ class Reaper:
         started = time.monotonic()
         calls_before = self.manager.api_calls
         run = _Run(self.dry_run, self.max_deletions)
-        jobs = self.manager.fetch_jobs(page_size=self.page_size)
+        pages = self.manager.fetch_pages(page_size=self.page_size)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool:
-            waiting: set[Future[None]] = set()
-            while True:
-                budget = self.time_budget_seconds
-                if budget is not None and time.monotonic() - started >= budget:
-                    run.summary.stopped = STOPPED_BY_TIME_BUDGET
-                    break
-                if run.deletions_capped:
-                    run.summary.stopped = STOPPED_BY_MAX_DELETIONS
-                    break
+            workers = _BoundedPool(pool, 2 * self.workers)
+            while run.summary.stopped is None:
                 try:
-                    job = next(jobs)
+                    page = next(pages)
                 except StopIteration:
                     break
                 except JobfnError as error:
@@ -195,10 +174,7 @@ class Reaper:
                     run.count("errors")
                     logger.error("listing jobs failed: %s", error.message, extra={"error": error.code})
                     break
-                run.count("seen")
-                waiting.add(pool.submit(self._reap, job, run))
-                if len(waiting) >= 2 * self.workers:
-                    _, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                self._reap_page(page, run, workers, started)
         summary = run.summary
         if summary.stopped is None and run.deletion_refused:
             summary.stopped = STOPPED_BY_MAX_DELETIONS  # the list ended, but due jobs were left
@@ -206,60 +182,92 @@ class Reaper:
         summary.api_calls = self.manager.api_calls - calls_before
         return summary
 
-    def _reap(self, job: Job, run: _Run) -> None:
+    def _reap_page(self, page: list[Job], run: _Run, workers: _BoundedPool, started: float) -> None:
+        """Mark what needs a time, then archive and delete the page's due jobs."""
+        due: list[Job] = []
+        for job in page:
+            budget = self.time_budget_seconds
+            if budget is not None and time.monotonic() - started >= budget:
+                run.summary.stopped = STOPPED_BY_TIME_BUDGET
+                break
+            if run.deletions_capped:
+                run.summary.stopped = STOPPED_BY_MAX_DELETIONS
+                break
+            run.count("seen")
+            verdict = self._verdict(job)
+            if verdict.action == "mark" and verdict.deletion_time is not None:
+                workers.submit(self._guarded(self._mark, run), job, verdict.deletion_time, run)
+            elif verdict.action == "delete" and run.take_deletion():
+                due.append(job)
+        if not due:
+            return
+        if self.dry_run:
+            for job in due:
+                run.count("deleted")
+                logger.info("would archive and delete job", extra=_job_fields(job))
+            return
         try:
-            self._reap_one(job, run)
-        except Exception:  # a bug must not stop the other jobs; it fails the run
-            run.count("errors")
-            logger.exception("unexpected failure", extra=_job_fields(job))
+            pods = self.manager.pods_of_jobs(due)
+        except JobfnError as error:  # no record, no delete: the next run tries again
+            for _ in due:
+                run.count("errors")
+                run.give_back_deletion()
+            logger.error(
+                "listing pods failed; %d job(s) kept: %s",
+                len(due),
+                error.message,
+                extra={"error": error.code},
+            )
+            return
+        for job in due:
+            pods_of_job = pods.get(job["metadata"]["uid"], [])
+            workers.submit(self._guarded(self._archive_and_delete, run), job, pods_of_job, run)
 
-    def _reap_one(self, job: Job, run: _Run) -> None:
+    def _verdict(self, job: Job) -> Verdict:
         metadata = job.get("metadata") or {}
         if not self.manager.signer.is_signed(job) or metadata.get("deletionTimestamp"):
-            return  # not ours (the selector already says so), or already on its way out
-        if needs_mark(job):
-            planned = planned_deletion_time(job, self.policy)
-            if planned is None:
-                return
-            marked = self._mark(job, planned, run)
-            if marked is None:
-                return
-            job = marked  # its new resourceVersion is the delete's precondition
-        if not is_due(job, self.clock()) or not run.take_deletion():
-            return
-        if not self._archive_and_delete(job, run):
-            run.give_back_deletion()
+            return KEEP  # not ours (the selector already says so), or already on its way out
+        return decide(job, self.policy, self.clock())
 
-    def _mark(self, job: Job, planned: int, run: _Run) -> Job | None:
-        """The job with its deletion time written, or None when the write did not happen."""
+    @staticmethod
+    def _guarded(work: Callable[..., object], run: _Run) -> Callable[..., None]:
+        """``work`` for a worker thread: a bug must not stop the other jobs; it fails the run."""
+
+        def guarded(job: Job, *args: Any) -> None:
+            try:
+                work(job, *args)
+            except Exception:
+                run.count("errors")
+                logger.exception("unexpected failure", extra=_job_fields(job))
+
+        return guarded
+
+    def _mark(self, job: Job, planned: int, run: _Run) -> None:
         fields = _job_fields(job, deletion_time=planned)
         if self.dry_run:
             run.count("marked")
             logger.info("would mark job", extra=fields)
-            return _with_deletion_time(job, planned)
+            return
         try:
             marked = self.manager.mark_job(job, planned)
         except JobfnError as error:
             run.count("errors")
             logger.error("marking failed: %s", error.message, extra={**fields, "error": error.code})
-            return None
+            return
         if marked is None:
             run.count("skipped")  # changed since listed: a user's hold, another reaper, a new job
             logger.info("job changed since it was listed; not marked", extra=fields)
-            return None
+            return
         run.count("marked")
         logger.info("marked job", extra=fields)
-        return marked
 
-    def _archive_and_delete(self, job: Job, run: _Run) -> bool:
-        """Whether the job was deleted (dry run: would be)."""
+    def _archive_and_delete(self, job: Job, pods: list[Job], run: _Run) -> None:
+        if not self._archived_and_deleted(job, pods, run):
+            run.give_back_deletion()
+
+    def _archived_and_deleted(self, job: Job, pods: list[Job], run: _Run) -> bool:
         fields = _job_fields(job)
-        if self.dry_run:
-            run.count("deleted")
-            logger.info("would archive and delete job", extra=fields)
-            return True
         try:
-            pods = self.manager.job_pods(fields["job"])
             self.sink.emit(archive_event(archive_record(job, pods), self.manager.namespace))
         except JobfnError as error:  # ArchiveError included
             run.count("errors")  # no record, no delete: the next run tries again
@@ -283,17 +291,23 @@ class Reaper:
         return True
 
 
+class _BoundedPool:
+    """Hands work to a thread pool, waiting while ``limit`` items are pending.
+
+    Memory stays one page plus a few jobs however long the list is.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, limit: int) -> None:
+        self._pool = pool
+        self._limit = limit
+        self._pending: set[Future[None]] = set()
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        self._pending.add(self._pool.submit(work, *args))
+        if len(self._pending) >= self._limit:
+            _, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+
+
 def _job_fields(job: Mapping[str, Any], **more: Any) -> dict[str, Any]:
     metadata = job.get("metadata") or {}
     return {"job": metadata.get("name", ""), "uid": metadata.get("uid", ""), **more}
-
-
-def _with_deletion_time(job: Job, planned: int) -> Job:
-    """A copy of ``job`` as a successful mark would leave it (for dry runs)."""
-    shown = copy.copy(job)
-    shown["metadata"] = {**job["metadata"]}
-    shown["metadata"]["annotations"] = {
-        **(job["metadata"].get("annotations") or {}),
-        DELETION_TIME_ANNOTATION: str(planned),
-    }
-    return shown

@@ -187,6 +187,24 @@ def test_array_job_runs_indexed_children(manager: JobManager) -> None:
     assert indexes == [0, 1, 2]
 
 
+def test_pods_of_many_jobs_are_read_in_batches_and_match_each_jobs_own(manager: JobManager) -> None:
+    names = [
+        manager.submit(Submission("echo", {"message": "batch"}, Overrides(array_size=2))).name,
+        manager.submit(Submission("echo", {"message": "batch"})).name,
+        manager.submit(Submission("echo", {"message": "batch"})).name,
+    ]
+    for name in names:
+        wait_for(lambda name=name: state_of(manager, name, "SUCCEEDED"), timeout=90)
+    jobs = [manager.read_job(name) for name in names]
+
+    by_uid = manager.pods_of_jobs(jobs, per_request=2)  # two requests: 2 jobs, then 1
+
+    for job in jobs:
+        own = {pod["metadata"]["name"] for pod in manager.job_pods(job["metadata"]["name"])}
+        assert own and {pod["metadata"]["name"] for pod in by_uid[job["metadata"]["uid"]]} == own
+    assert len(by_uid[jobs[0]["metadata"]["uid"]]) == 2
+
+
 def test_active_job_cap_refuses_with_too_many_requests(manager: JobManager) -> None:
     manager.submit(Submission("sleep"))
     manager.submit(Submission("sleep"))

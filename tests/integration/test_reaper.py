@@ -26,7 +26,7 @@ from tests.integration.test_reaper_helpers import (
 DELETION_TIME = "job_deletion_time_unix_sec"
 
 
-def test_finished_jobs_are_marked_archived_and_deleted_in_one_run(namespace: str, api_client: Any) -> None:
+def test_finished_jobs_already_due_are_archived_and_deleted_in_one_run(namespace: str, api_client: Any) -> None:
     manager = job_manager(namespace, api_client)
     good = submit(manager)
     bad = submit(manager, exit_code="3")
@@ -35,9 +35,10 @@ def test_finished_jobs_are_marked_archived_and_deleted_in_one_run(namespace: str
 
     summary, records = reap(namespace, api_client)
 
-    assert (summary.seen, summary.marked, summary.archived, summary.deleted) == (2, 2, 2, 2)
+    # Due at first sight (retention 0), so not marked first: a mark nobody could act on.
+    assert (summary.seen, summary.marked, summary.archived, summary.deleted) == (2, 0, 2, 2)
     assert (summary.errors, summary.skipped) == (0, 0)
-    assert summary.api_calls == 1 + 2 * 3  # one list; per job: mark, list pods, delete
+    assert summary.api_calls == 1 + 1 + 2  # one list, one pod list for the page, a delete per job
     assert jobs_in(api_client, namespace) == {}
     by_name = {record["data"]["name"]: record for record in records}
     assert {record["id"] for record in records} == {uids[good], uids[bad]}
@@ -189,7 +190,7 @@ def test_a_hold_set_after_the_reaper_read_the_job_wins(namespace: str, api_clien
     summary, _ = reap(namespace, api_client, sink=sink)
 
     assert annotations_of(jobs_in(api_client, namespace)[name])[DELETION_TIME] == str(HOLD_FOREVER)
-    assert (summary.marked, summary.archived, summary.deleted, summary.skipped) == (1, 1, 0, 1)
+    assert (summary.marked, summary.archived, summary.deleted, summary.skipped) == (0, 1, 0, 1)
 
 
 class RefusingSink:
@@ -208,7 +209,7 @@ def test_a_job_whose_record_is_refused_is_kept_and_deleted_by_a_later_run(
     assert set(jobs_in(api_client, namespace)) == set(names)
     later, records = reap(namespace, api_client)
 
-    assert (refused.marked, refused.archived, refused.deleted, refused.errors) == (3, 0, 0, 3)
+    assert (refused.marked, refused.archived, refused.deleted, refused.errors) == (0, 0, 0, 3)
     assert (later.marked, later.archived, later.deleted, later.errors) == (0, 3, 3, 0)
     assert sorted(record["subject"] for record in records) == sorted(names)
     assert jobs_in(api_client, namespace) == {}
@@ -231,7 +232,7 @@ def test_dry_run_decides_and_reports_but_writes_nothing(namespace: str, api_clie
     assert (summary.dry_run, summary.seen, summary.marked, summary.deleted, summary.archived) == (
         True,
         4,
-        4,
+        1,  # "kept" is kept a day: marked; the other three are due at once: deleted unmarked
         3,
         0,
     )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from function.definitions import Retention
-from function.retention import RetentionPolicy, is_due, needs_mark, planned_deletion_time
+from function.retention import (
+    DELETE,
+    KEEP,
+    RetentionPolicy,
+    Verdict,
+    decide,
+    is_due,
+    needs_mark,
+    planned_deletion_time,
+)
 
 FINISHED_AT = 1795860300
 
@@ -57,3 +66,23 @@ def test_due_only_once_the_time_has_passed() -> None:
 
 def test_unreadable_user_value_is_never_due() -> None:
     assert not is_due(job(job_deletion_time_unix_sec="keep please"), now=FINISHED_AT * 2)
+
+
+def test_a_finished_job_is_marked_while_its_time_is_ahead() -> None:
+    assert decide(job(), POLICY, now=FINISHED_AT + 99) == Verdict("mark", FINISHED_AT + 100)
+
+
+def test_a_finished_job_already_due_is_deleted_without_a_mark_first() -> None:
+    assert decide(job(), POLICY, now=FINISHED_AT + 100) == DELETE
+
+
+def test_a_marked_job_is_deleted_once_due_and_kept_before() -> None:
+    marked = job(job_deletion_time_unix_sec=str(FINISHED_AT + 100))
+    assert decide(marked, POLICY, now=FINISHED_AT + 99) == KEEP
+    assert decide(marked, POLICY, now=FINISHED_AT + 100) == DELETE
+
+
+def test_a_running_job_or_a_users_hold_is_kept() -> None:
+    assert decide(job(None), POLICY, now=FINISHED_AT * 2) == KEEP
+    assert decide(job(None, job_deletion_time_unix_sec="1"), POLICY, now=FINISHED_AT * 2) == KEEP
+    assert decide(job(job_deletion_time_unix_sec="keep please"), POLICY, now=FINISHED_AT * 2) == KEEP
