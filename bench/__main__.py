@@ -8,6 +8,7 @@ measurement with tiny counts, to prove the harness works, not to measure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -74,12 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS_DIR, help="directory for the JSON and the table"
     )
     parser.add_argument("--namespace", help="namespace jobs are created in (default: jobfn-bench[-smoke])")
+    parser.add_argument(
+        "--reaper-sizes",
+        help="comma-separated job counts for the reaper part (default: the plan's, 1000,10000)",
+    )
     options = parser.parse_args(argv)
     parts = [part.strip() for part in options.only.split(",") if part.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     plan = SMOKE if options.smoke else FULL
+    if options.reaper_sizes:
+        sizes = tuple(int(size) for size in options.reaper_sizes.split(","))
+        plan = dataclasses.replace(plan, reaper_sizes=sizes)
     namespace = options.namespace or ("jobfn-bench-smoke" if options.smoke else "jobfn-bench")
 
     started, load_before = time.monotonic(), _load()

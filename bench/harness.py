@@ -77,6 +77,7 @@ class Bench:
 
     def __post_init__(self) -> None:
         self.jobfn_definitions, self.k8s_jobs_definitions = write_definitions(self.work_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         self.direct_job_file = self.work_dir / "direct-job.json"
         self.direct_job_file.write_text(json.dumps(rendered_job(self.namespace)))
 
