@@ -6,6 +6,7 @@ Changing any value here breaks every deployed reaper and every operator's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -38,6 +39,7 @@ JOB_UID_POD_LABEL = "batch.kubernetes.io/controller-uid"
 MAX_NAME_LENGTH = 63  # Job names become pod labels, which are capped at 63 characters.
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _RANDOM_SUFFIX_LENGTH = 8
+_RANDOM_SUFFIX_BITS = 64  # 36**8 < 2**42: taken modulo, 64 bits leave no noticeable bias
 _KEYED_SUFFIX_LENGTH = 16  # hex digits of sha256: 64 bits, and a stored key settles a clash
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -94,6 +96,7 @@ class JobSigner:
         return bool(labels.get(MANAGED_BY_LABEL) == self.signature)
 
 
+@functools.lru_cache(maxsize=256)  # a handful of definitions, one prefix each per submission
 def name_prefix(definition_name: str, suffix_length: int) -> str:
     """A DNS-1123 prefix derived from a definition name, short enough for the suffix."""
     cleaned = re.sub(r"[^a-z0-9-]+", "-", definition_name.lower()).strip("-")
@@ -104,7 +107,11 @@ def name_prefix(definition_name: str, suffix_length: int) -> str:
 
 def random_job_name(definition_name: str) -> str:
     """A fresh unique name: readable prefix from the definition plus a random suffix."""
-    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_RANDOM_SUFFIX_LENGTH))
+    draw = secrets.randbits(_RANDOM_SUFFIX_BITS)  # one draw, not one per character
+    suffix = ""
+    for _ in range(_RANDOM_SUFFIX_LENGTH):
+        draw, index = divmod(draw, len(_SUFFIX_ALPHABET))
+        suffix += _SUFFIX_ALPHABET[index]
     return f"{name_prefix(definition_name, _RANDOM_SUFFIX_LENGTH)}-{suffix}"
 
 

@@ -17,6 +17,25 @@ from typing import Any
 #: The id of the request this thread is serving ("-" outside a request).
 request_id: ContextVar[str] = ContextVar("jobfn_request_id", default="-")
 
+# What the request did (the job it created, ...), for its one access-log line: a line
+# per request, not two for a submission, keeps logging off a submission's CPU bill.
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("jobfn_request_fields", default=None)
+
+
+def start_request_fields() -> dict[str, Any]:
+    """A fresh set of fields for the request this thread starts serving."""
+    fields: dict[str, Any] = {}
+    _request_fields.set(fields)
+    return fields
+
+
+def add_request_fields(**fields: Any) -> None:
+    """Record fields on the current request's access-log line (ignored outside a request)."""
+    current = _request_fields.get()
+    if current is not None:
+        current.update(fields)
+
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",

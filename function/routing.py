@@ -18,6 +18,7 @@ import flask
 
 from . import aws_batch, events, rest
 from .aws_batch.door import error_response as aws_error_response
+from .logs import start_request_fields
 from .metrics import REQUEST_SECONDS
 from .service import Service
 from .web import (
@@ -68,6 +69,7 @@ def dispatch(request: flask.Request, service: Service) -> flask.Response:
     """Serve one request through its front door; every failure becomes the one JSON error."""
     started = time.perf_counter()
     request_id = begin_request(request.headers.get(REQUEST_ID_HEADER))
+    fields = start_request_fields()
     door_name, door = choose_door(request)
     try:
         check_header_encoding(request.headers)
@@ -91,6 +93,6 @@ def dispatch(request: flask.Request, service: Service) -> flask.Response:
         request.path[:200],
         response.status_code,
         extra={"door": door_name, "endpoint": endpoint, "status": response.status_code,
-               "duration_ms": round(elapsed * 1000, 1)},
+               "duration_ms": round(elapsed * 1000, 1), **fields},
     )  # fmt: skip
     return response

@@ -8,7 +8,6 @@ definitions file is read on first use too and re-read when it changes.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from .auth import TokenAuthenticator
 from .contract import DEFINITIONS_PATH_ENV
 from .definitions import DefinitionsFile, JobDefinitions
 from .errors import DefinitionError, Unavailable, http_status
+from .logs import add_request_fields
 from .metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
 from .settings import Settings
 from .submission import JobView, Submission
@@ -25,8 +25,6 @@ from .web import InFlightLimit
 
 if TYPE_CHECKING:
     from .manager import JobManager, ReviewedToken
-
-logger = logging.getLogger(__name__)
 
 
 class _NoDefinitionsFile:
@@ -101,14 +99,8 @@ class Service:
             raise
         outcome = submission_outcome(200, created=view.created_now)
         SUBMISSIONS.labels(self._definition_label(view.definition), door, outcome).inc()
-        logger.info(
-            "job created" if view.created_now else "job already exists for this idempotency key",
-            extra={
-                "job": view.name,
-                "definition": view.definition,
-                "door": door,
-                "caller": submission.caller,
-            },
+        add_request_fields(
+            job=view.name, definition=view.definition, job_created=view.created_now, caller=submission.caller
         )
         return view
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -101,6 +102,31 @@ def test_retry_with_the_same_idempotency_key_returns_the_same_job(function_serve
     second = submit(function_server, body, **{"Idempotency-Key": key})
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["uid"] == second.json()["uid"]
+
+
+def test_each_submission_is_one_access_log_line_naming_its_job(function_server: FunctionServer) -> None:
+    key = f"logged-{uuid.uuid4()}"
+    body = {"definition": "echo", "arguments": {"message": "logged"}}
+    first = submit(function_server, body, **{"Idempotency-Key": key})
+    replay = submit(function_server, body, **{"Idempotency-Key": key})
+
+    def lines_of(response: requests.Response) -> list[dict[str, Any]]:
+        request_id = response.headers["X-Request-Id"]
+        return [
+            entry
+            for line in function_server.log().splitlines()
+            if line.startswith("{") and (entry := json.loads(line)).get("request_id") == request_id
+        ]
+
+    [created] = wait_for(lambda: lines_of(first), timeout=10, what="the first submission's log line")
+    [replayed] = wait_for(lambda: lines_of(replay), timeout=10, what="the replay's log line")
+    assert (created["message"], created["status"], created["door"]) == ("POST /jobs 201", 201, "rest")
+    assert (created["job"], created["definition"], created["job_created"]) == (
+        first.json()["name"],
+        "echo",
+        True,
+    )
+    assert (replayed["job"], replayed["job_created"]) == (first.json()["name"], False)
 
 
 def test_idempotency_key_reused_for_a_different_request_is_409(function_server: FunctionServer) -> None:
