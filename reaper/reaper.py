@@ -259,7 +259,7 @@ class Reaper:
             logger.info("job changed since it was listed; not marked", extra=fields)
             return
         run.count("marked")
-        logger.info("marked job", extra=fields)
+        logger.debug("marked job", extra=fields)
 
     def _archive_and_delete(self, job: Job, pods: list[Job], run: _Run) -> None:
         if not self._archived_and_deleted(job, pods, run):
@@ -287,7 +287,7 @@ class Reaper:
             logger.info("job gone or changed since it was read; not deleted", extra=fields)
             return False
         run.count("deleted")
-        logger.info("deleted job", extra=fields)
+        logger.debug("deleted job", extra=fields)
         return True
 
 
