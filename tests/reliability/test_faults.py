@@ -7,10 +7,25 @@ exactly one job, and every answer but a 2xx must be 503 or 429 with Retry-After.
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import pytest
 from kubernetes import client as k8s
 
-from tests.helpers import FUNCTION_SIGNATURE, FunctionServer
+from function.contract import DELETION_TIME_ANNOTATION, JobSigner
+from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
+from tests.integration.test_reaper_helpers import (
+    DEFINITIONS_YAML,
+    parse_cli_output,
+    reaper_env,
+    run_cli,
+    start_cli,
+)
+from tests.integration.test_reaper_helpers import SIGNATURE as REAPER_SIGNATURE
 from tests.reliability.clients import Burst, audit, new_run_id, signed_jobs, submissions
 from tests.reliability.faults import FaultCluster, outage
 
@@ -44,3 +59,123 @@ def test_every_submission_ends_with_exactly_one_job_across_an_outage(
     print(f"\n{component} down {seconds:.0f} s after {answered_at_fault} answers: {result.summary()}")
     assert result.statuses[503] > 0, "no submission met the outage: the test proved nothing"
     result.assert_exactly_one_job_each()
+
+
+# --- the reaper cut off from the API ------------------------------------------------------------
+DUE_JOBS = 300  # finished "quick" jobs, due at once with the retention given below
+KEPT_JOBS = 20  # finished "kept" jobs: their definition keeps them a day
+HELD_JOBS = 20  # finished "quick" jobs a user held (deletion time far ahead)
+ACTIVE_JOBS = 20  # unfinished: never due
+FOREIGN_CONTROLLER = "jobfn.test/finished-by-test"  # spec.managedBy: the Job controller leaves them alone
+HELD_UNTIL = 4102444800  # 2100-01-01
+REAPER_FLAGS = ("--succeeded-retention", "0", "--failed-retention", "0")
+
+
+def _condition(kind: str, now: str) -> dict[str, str]:
+    return {"type": kind, "status": "True", "reason": "Test", "lastTransitionTime": now}
+
+
+def make_job(
+    batch: k8s.BatchV1Api, namespace: str, name: str, definition: str, outcome: str | None, **annotations: str
+) -> None:
+    """A signed job; finished (``outcome`` Complete or Failed) the way the Job controller writes it."""
+    manifest: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {
+            "managedBy": FOREIGN_CONTROLLER,
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
+            },
+        },
+    }
+    JobSigner(REAPER_SIGNATURE).sign(manifest, definition)
+    batch.create_namespaced_job(namespace, manifest, _preload_content=False)
+    if outcome is None:
+        return
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if outcome == "Failed":
+        status = {"failed": 1, "conditions": [_condition("FailureTarget", now), _condition("Failed", now)]}
+    else:
+        status = {
+            "succeeded": 1,
+            "completionTime": now,
+            "conditions": [_condition("SuccessCriteriaMet", now), _condition("Complete", now)],
+        }
+    batch.patch_namespaced_job_status(
+        name, namespace, {"status": {"startTime": now, **status}}, _preload_content=False
+    )
+
+
+def job_names(api: k8s.ApiClient, namespace: str) -> set[str]:
+    return {job["metadata"]["name"] for job in signed_jobs(api, namespace, REAPER_SIGNATURE)}
+
+
+@pytest.mark.timeout(300)
+def test_reaper_cut_off_from_the_api_fails_deletes_nothing_wrongly_and_the_next_run_completes(
+    fault_cluster: FaultCluster, fault_api: k8s.ApiClient, fault_namespace: str, tmp_path: Path
+) -> None:
+    batch = k8s.BatchV1Api(fault_api)
+    due = {f"due-{i:04d}" for i in range(DUE_JOBS)}
+    kept = {f"kept-{i:03d}" for i in range(KEPT_JOBS)}
+    held = {f"held-{i:03d}" for i in range(HELD_JOBS)}
+    active = {f"active-{i:03d}" for i in range(ACTIVE_JOBS)}
+    outcomes = itertools.cycle(["Complete", "Complete", "Failed"])
+    creations = [(name, "quick", next(outcomes), {}) for name in due]
+    creations += [(name, "kept", next(outcomes), {}) for name in kept]
+    creations += [
+        (name, "quick", next(outcomes), {DELETION_TIME_ANNOTATION: str(HELD_UNTIL)}) for name in held
+    ]
+    creations += [(name, "quick", None, {}) for name in active]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda c: make_job(batch, fault_namespace, c[0], c[1], c[2], **c[3]), creations))
+    never_due = kept | held | active
+    assert job_names(fault_api, fault_namespace) == due | never_due
+
+    definitions = tmp_path / "definitions.yaml"
+    definitions.write_text(DEFINITIONS_YAML)
+    env = reaper_env(
+        fault_namespace,
+        definitions,
+        KUBECONFIG=str(fault_cluster.kubeconfig),
+        JOBFN_API_TIMEOUT_SECONDS="5",
+        JOBFN_LOG_LEVEL="WARNING",
+    )
+
+    # 1. The API is down for the whole run.
+    with outage(fault_cluster, "kube-apiserver", 0):
+        cut_off = run_cli(env, *REAPER_FLAGS, timeout=120)
+    assert cut_off.returncode == 1, cut_off.stderr[-2000:]
+    assert cut_off.summary["errors"] >= 1 and cut_off.summary["deleted"] == 0, cut_off.summary
+    assert job_names(fault_api, fault_namespace) == due | never_due
+
+    # 2. The API goes away in the middle of a run.
+    reaper = start_cli(env, *REAPER_FLAGS, "--workers", "1", "--page-size", "20")
+    try:
+        wait_for(
+            lambda: len(job_names(fault_api, fault_namespace)) <= len(due | never_due) - 10,
+            timeout=120,
+            interval=0.05,
+            what="the reaper deleting its first jobs",
+        )
+        with outage(fault_cluster, "kube-apiserver", 1):
+            stdout, stderr = reaper.communicate(timeout=120)
+    finally:
+        if reaper.poll() is None:
+            reaper.kill()
+    interrupted = parse_cli_output(reaper.returncode, stdout, stderr)
+    left = job_names(fault_api, fault_namespace)
+    print(
+        f"\nreaper cut off mid-run: {interrupted.summary}; {len(due - left)} of {DUE_JOBS} due jobs deleted"
+    )
+    assert interrupted.returncode == 1, f"the reaper finished before the outage: {interrupted.summary}"
+    assert interrupted.summary["errors"] >= 1, interrupted.summary
+    assert never_due <= left, f"deleted before their time: {sorted(never_due - left)[:10]}"
+    assert due - left, "nothing was deleted before the outage"
+
+    # 3. The next run completes.
+    after = run_cli(env, *REAPER_FLAGS, timeout=120)
+    assert after.returncode == 0, after.stderr[-2000:]
+    assert after.summary["errors"] == 0, after.summary
+    assert job_names(fault_api, fault_namespace) == never_due
