@@ -31,7 +31,7 @@ class ColdStartFigure:
 def _one_start(bench: Bench, kind: str, index: int) -> float:
     port = free_port()
     if kind == "hello-world":
-        argv, env, probe = hello_world_argv(port), {}, Probe("GET", "/")
+        argv, env, probe = hello_world_argv(port), bench.hello_world_env(), Probe("GET", "/")
     else:
         argv, env = function_argv(port), bench.function_env()
         probe = REST_PROBE if kind == "function-submission" else READY_PROBE

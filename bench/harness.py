@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cluster import BenchCluster
-from .processes import Probe, Server, free_port, function_argv, start_server, wait_until_ok
+from .processes import (
+    Probe,
+    Server,
+    deployed_threads,
+    free_port,
+    function_argv,
+    start_server,
+    wait_until_ok,
+)
 from .workload import DEFINITION_NAME, MESSAGE, SIGNATURE, rendered_job, write_definitions
 
 
@@ -101,7 +109,15 @@ class Bench:
         }
 
     def function_env(self) -> dict[str, str]:
-        return {**self.server_env(), "JOB_DEFINITIONS_CONFIG_PATH": str(self.jobfn_definitions)}
+        return {
+            **self.server_env(),
+            "JOB_DEFINITIONS_CONFIG_PATH": str(self.jobfn_definitions),
+            "THREADS": deployed_threads(),
+        }
+
+    @staticmethod
+    def hello_world_env() -> dict[str, str]:
+        return {"THREADS": deployed_threads()}
 
     def start_function(self, name: str = "function") -> Server:
         """A fresh function process, answered /readyz."""

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import urllib3
+import yaml
 
 from .loadgen import BurstResult
 from .procfs import peak_rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
+FUNC_YAML = REPO / "func.yaml"
 HELLO_WORLD = Path(__file__).resolve().parent / "hello_world.py"
 FUNCTION_SOURCE = REPO / "function" / "main.py"
 FUNCTION_TARGET = "handle"
@@ -96,6 +98,13 @@ def start_server(name: str, argv: Sequence[str], port: int, env: Mapping[str, st
             start_new_session=True,
         )
     return Server(name, process, port, log_path, started_at)
+
+
+def deployed_threads() -> str:
+    """The server threads func.yaml deploys the function with; functions-framework servers
+    in the benchmark get the same, so they serve as deployed."""
+    envs = yaml.safe_load(FUNC_YAML.read_text())["run"]["envs"]
+    return str(next(env["value"] for env in envs if env["name"] == "THREADS"))
 
 
 def function_argv(port: int) -> list[str]:

@@ -138,7 +138,7 @@ def measure_submission(bench: Bench) -> list[SubmissionFigure]:
         servers["k8s-jobs"] = _start_k8s_jobs(bench)
         hello_port = free_port()
         servers["hello-world"] = start_server(
-            "hello-world", hello_world_argv(hello_port), hello_port, {}, bench.log_dir
+            "hello-world", hello_world_argv(hello_port), hello_port, bench.hello_world_env(), bench.log_dir
         )
         servers["function"] = bench.start_function()
         wait_until_ok(servers["k8s-jobs"], Probe("GET", "/healthcheck"), timeout=60, interval=0.02)

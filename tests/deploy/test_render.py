@@ -297,3 +297,5 @@ def test_func_yaml_deploys_the_function_as_deploy_does(rendered: list[Manifest])
         annotations["autoscaling.knative.dev/max-scale"],
         annotations["autoscaling.knative.dev/target"],
     )
+    # As many server threads as requests Knative sends a pod at once: none wait in a queue.
+    assert env_of(container)["THREADS"] == annotations["autoscaling.knative.dev/target"]
