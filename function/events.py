@@ -35,8 +35,9 @@ BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 STRUCTURED_JSON_MEDIA_TYPE = "application/cloudevents+json"
 #: The type of the reply event that names the job an event created (or found).
 SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
-#: Binary-mode attribute headers that can only hold one value (see ``_check_binary_headers``).
+#: Binary-mode attribute headers that can only hold one value (see ``_binary_headers``).
 SINGLE_VALUED_HEADERS = ("ce-specversion", "ce-id", "ce-type")
+REQUIRED_BINARY_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
 
 
 def _media_type(content_type: str | None) -> str:
@@ -64,7 +65,12 @@ def idempotency_key(source: str, event_id: str) -> str:
 
 
 def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent:
-    """The CloudEvent in a request; InvalidRequest naming what is wrong with it."""
+    """The CloudEvent in a request; InvalidRequest naming what is wrong with it.
+
+    The mode is decided here, by the content type as the HTTP binding says, and the SDK
+    is handed only what that mode reads: it would otherwise take a request that lacks a
+    binary-mode header for a structured event and parse its body as one.
+    """
     media_type = _media_type(headers.get("Content-Type"))
     if media_type == BATCH_MEDIA_TYPE:
         raise UnsupportedMediaType("batched CloudEvents are not accepted; send one event per request")
@@ -77,12 +83,13 @@ def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent
         # deeply nested, duplicated or non-UTF-8 envelope is a 400 like any other body.
         if not isinstance(parse_json(body), dict):
             raise InvalidRequest("not a valid CloudEvent: a structured-mode event is a JSON object")
+        given = {"content-type": str(headers.get("Content-Type"))}
     else:
-        _check_binary_headers(headers)
+        given = _binary_headers(headers)
     try:
         # The data is kept as it came (bytes or JSON text) and decoded below, so a
         # malformed payload is reported as such instead of turning into a string.
-        event: CloudEvent = from_http(dict(headers), body, data_unmarshaller=lambda raw: raw)
+        event: CloudEvent = from_http(given, body, data_unmarshaller=lambda raw: raw)
     except GenericException as error:
         raise InvalidRequest(f"not a valid CloudEvent: {str(error)[:300]}") from None
     except RecursionError:  # a few frames deeper than parse_json above, at the very limit
@@ -96,20 +103,28 @@ def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent
     return event
 
 
-def _check_binary_headers(headers: Mapping[str, str] | Headers) -> None:
-    """Refuse what a binary-mode event's headers leave ambiguous.
+def _binary_headers(headers: Mapping[str, str] | Headers) -> dict[str, str]:
+    """The headers of a binary-mode event, refusing what they leave missing or ambiguous.
 
     The server joins a header sent twice into one value with a comma, so a comma in
     an attribute that is one token (spec version, id, type) may mean the event named
     two of them; it is refused rather than read as one. (Data without a Content-Type
     is read as JSON: the CloudEvents SDKs' binary encoders send JSON data without one.)
     """
+    given = {name.lower(): value for name, value in headers.items()}
+    missing = [name for name in REQUIRED_BINARY_HEADERS if not given.get(name)]
+    if missing:
+        raise InvalidRequest(
+            f"not a valid CloudEvent: binary mode needs the headers {', '.join(REQUIRED_BINARY_HEADERS)}; "
+            f"missing: {', '.join(missing)} (or send it as {STRUCTURED_JSON_MEDIA_TYPE})"
+        )
     for attribute in SINGLE_VALUED_HEADERS:
-        if "," in (headers.get(attribute) or ""):
+        if "," in given[attribute]:
             raise InvalidRequest(
                 f"not a valid CloudEvent: the {attribute} header holds a comma, as when it is sent "
                 f"twice; send one {attribute} header, without commas"
             )
+    return given
 
 
 def arguments_of(event: CloudEvent) -> dict[str, Any]:
