@@ -28,7 +28,8 @@ class Plan:
     name: str
     concurrencies: tuple[int, ...]
     phase_seconds: float
-    """Length of each measured submission burst."""
+    """Time each contender submits at each concurrency, split over ``rounds`` bursts."""
+    rounds: int
     warmup_per_thread: int
     """Submissions per load-generator thread before a burst (connections, caches), not counted."""
     cold_starts: int
@@ -42,6 +43,7 @@ FULL = Plan(
     name="full",
     concurrencies=(1, 8, 32),
     phase_seconds=6.0,
+    rounds=3,
     warmup_per_thread=3,
     cold_starts=10,
     reaper_sizes=(1_000, 10_000),
@@ -53,6 +55,7 @@ SMOKE = Plan(
     name="smoke",
     concurrencies=(1, 2),
     phase_seconds=0.5,
+    rounds=2,
     warmup_per_thread=1,
     cold_starts=2,
     reaper_sizes=(10, 20),

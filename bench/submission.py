@@ -9,13 +9,16 @@ touches them alike:
 - hello-world: a bare functions-framework function (no job made), for scale: the CPU
   any function pays per request before doing anything, so jobfn's own share shows.
 
-A server's CPU time is read from /proc around exactly one burst; the direct client
-is measured the same way on its own load-generator process.
+Each contender's time at a concurrency is split into short bursts taken round-robin
+(``Plan.rounds``), so a noisy moment on a shared machine touches every contender alike.
+A server's CPU time is read from /proc around each of its bursts; the direct client is
+measured the same way on its own load-generator process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 
 from .harness import Bench
 from .loadgen import BurstResult
@@ -91,41 +94,68 @@ def _loadgen_options(bench: Bench, contender: str, servers: dict[str, Server]) -
     return "cloudevent", {"url": f"{function}/", "event-type": EVENT_TYPE}
 
 
-@dataclass(frozen=True)
-class _Measured:
-    result: BurstResult
-    before: TreeSample
-    after: TreeSample
-    load_before: TreeSample
-    load_after: TreeSample
+@dataclass
+class _Tally:
+    """One contender's bursts at one concurrency, added up over the rounds."""
+
+    completed: int = 0
+    errors: int = 0
+    elapsed_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    load_cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    p50s_ms: list[float] = field(default_factory=list)
+    p99s_ms: list[float] = field(default_factory=list)
+    first_error: str | None = None
+
+    def add(
+        self,
+        result: BurstResult,
+        measured: tuple[TreeSample, TreeSample],
+        load: tuple[TreeSample, TreeSample],
+    ) -> None:
+        self.completed += result.completed
+        self.errors += result.errors
+        self.elapsed_seconds += result.elapsed_seconds
+        self.cpu_seconds += measured[1].cpu_seconds - measured[0].cpu_seconds
+        self.load_cpu_seconds += load[1].cpu_seconds - load[0].cpu_seconds
+        self.peak_rss_bytes = max(self.peak_rss_bytes, measured[1].peak_rss_bytes)
+        self.p50s_ms.append(result.p50_ms)
+        self.p99s_ms.append(result.p99_ms)
+        self.first_error = self.first_error or result.first_error
 
     def figure(self, contender: str, concurrency: int) -> SubmissionFigure:
-        result, done = self.result, max(self.result.completed, 1)
-        load_cpu = self.load_after.cpu_seconds - self.load_before.cpu_seconds
+        done = max(self.completed, 1)
         return SubmissionFigure(
             contender=contender,
             concurrency=concurrency,
-            per_second=result.per_second,
-            p50_ms=result.p50_ms,
-            p99_ms=result.p99_ms,
-            completed=result.completed,
-            errors=result.errors,
-            cpu_ms_per_submission=(self.after.cpu_seconds - self.before.cpu_seconds) * 1000 / done,
-            peak_rss_mib=self.after.peak_rss_bytes / 2**20,
-            loadgen_cpu_ms_per_submission=load_cpu * 1000 / done,
-            first_error=result.first_error,
+            per_second=self.completed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0,
+            # Percentiles do not add up: the median round's p50 and the worst round's p99.
+            p50_ms=statistics.median(self.p50s_ms),
+            p99_ms=max(self.p99s_ms),
+            completed=self.completed,
+            errors=self.errors,
+            cpu_ms_per_submission=self.cpu_seconds * 1000 / done,
+            peak_rss_mib=self.peak_rss_bytes / 2**20,
+            loadgen_cpu_ms_per_submission=self.load_cpu_seconds * 1000 / done,
+            first_error=self.first_error,
         )
 
 
-def _measure_one(bench: Bench, load: LoadGenerator, measured_pid: int, concurrency: int) -> _Measured:
-    """One burst after a warm-up, with the CPU of ``measured_pid``'s tree and the loadgen's around it."""
+def _warm_up(bench: Bench, load: LoadGenerator, concurrency: int) -> None:
     warmup = load.burst(concurrency, count=concurrency * bench.plan.warmup_per_thread)
     if warmup.completed == 0:
         raise RuntimeError(f"every warm-up submission failed: {warmup.first_error}")
+
+
+def _measure_round(
+    bench: Bench, load: LoadGenerator, measured_pid: int, concurrency: int, tally: _Tally
+) -> None:
+    """One burst, with the CPU of ``measured_pid``'s tree and the load generator's around it."""
     before, load_before = sample_tree(measured_pid), sample_tree(load.pid)
-    result = load.burst(concurrency, seconds=bench.plan.phase_seconds)
+    result = load.burst(concurrency, seconds=bench.plan.phase_seconds / bench.plan.rounds)
     after, load_after = sample_tree(measured_pid), sample_tree(load.pid)
-    return _Measured(result, before, after, load_before, load_after)
+    tally.add(result, (before, after), (load_before, load_after))
 
 
 def measure_submission(bench: Bench) -> list[SubmissionFigure]:
@@ -149,16 +179,25 @@ def measure_submission(bench: Bench) -> list[SubmissionFigure]:
         bench.clean()
         for concurrency in bench.plan.concurrencies:
             for contender in CONTENDERS:
-                load = loads[contender]
-                measured_pid = load.pid if contender == "direct" else servers[SERVER_OF[contender]].pid
-                figure = _measure_one(bench, load, measured_pid, concurrency).figure(contender, concurrency)
+                _warm_up(bench, loads[contender], concurrency)
+            bench.clean()
+            # Round-robin in short bursts: a noisy moment on a shared machine lands on
+            # every contender alike instead of on whichever one was running.
+            tallies = {contender: _Tally() for contender in CONTENDERS}
+            for _ in range(bench.plan.rounds):
+                for contender in CONTENDERS:
+                    load = loads[contender]
+                    measured_pid = load.pid if contender == "direct" else servers[SERVER_OF[contender]].pid
+                    _measure_round(bench, load, measured_pid, concurrency, tallies[contender])
+                    bench.clean()
+            for contender in CONTENDERS:
+                figure = tallies[contender].figure(contender, concurrency)
                 bench.say(
                     f"submission {LABELS[contender]:<18} c={concurrency:<3} {figure.per_second:7.1f}/s "
                     f"p50 {figure.p50_ms:6.1f} ms p99 {figure.p99_ms:6.1f} ms "
                     f"cpu {figure.cpu_ms_per_submission:5.2f} ms/sub errors {figure.errors}"
                 )
                 figures.append(figure)
-                bench.clean()
     finally:
         for load in loads.values():
             load.close()
