@@ -333,11 +333,12 @@ def audit(outcomes: list[Outcome], jobs: list[dict[str, Any]]) -> Audit:
     """Compare what the clients were told with the signed jobs that exist."""
     by_name = {job["metadata"]["name"]: job for job in jobs}
     expected = {outcome.submission.job_name: outcome.submission for outcome in outcomes}
-    keys_seen: Counter[str] = Counter(
-        (job["metadata"].get("annotations") or {}).get(IDEMPOTENCY_KEY_ANNOTATION, "") for job in jobs
-    )
-    duplicated = [name for name in by_name if name not in expected]
-    duplicated += [f"key {key!r} on {count} jobs" for key, count in keys_seen.items() if count > 1]
+    # Names are unique, so a second job for a key, or a job for no submission, has a name no key maps to.
+    duplicated = [
+        f"{name} (key {(job['metadata'].get('annotations') or {}).get(IDEMPOTENCY_KEY_ANNOTATION)!r})"
+        for name, job in by_name.items()
+        if name not in expected
+    ]
     lost, answered_wrong = [], []
     for name, submission in expected.items():
         job = by_name.get(name)
