@@ -78,7 +78,9 @@ class Service:
         from .manager import JobManager, api_client_from_environment
 
         try:
-            api_client = api_client_from_environment()
+            # A connection per serving thread: past the pool's size urllib3 opens, then
+            # discards, a fresh TLS connection for each request beyond it.
+            api_client = api_client_from_environment(max(32, self.settings.server_threads))
         except Exception as error:  # kubeconfig missing or unreadable: not ready, try again later
             raise Unavailable(f"the Kubernetes client cannot be configured: {error}") from error
         return JobManager(

@@ -42,6 +42,8 @@ class Settings:
     """How often the definitions file is checked for edits (``JOBFN_RELOAD_INTERVAL_SECONDS``)."""
     api_timeout_seconds: float = 10.0
     """Timeout of each Kubernetes API request (``JOBFN_API_TIMEOUT_SECONDS``)."""
+    server_threads: int = 0
+    """Threads serving requests (functions-framework's ``THREADS``; 0: its default)."""
     log_level: str = "INFO"
     """Python log level name (``JOBFN_LOG_LEVEL``)."""
     aws_access_key_id: str | None = None
@@ -127,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_in_flight=_parse(env, "JOBFN_MAX_IN_FLIGHT", non_negative_int, 0),
         reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", positive_float, 1.0),
         api_timeout_seconds=_parse(env, "JOBFN_API_TIMEOUT_SECONDS", positive_float, 10.0),
+        server_threads=_parse(env, "THREADS", non_negative_int, 0),
         log_level=log_level,
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
