@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8080
 
-.PHONY: help install run test lint typecheck unit cluster-build cluster-up cluster-down bench bench-smoke
+.PHONY: help install run test lint typecheck unit soak cluster-build cluster-up cluster-down bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ typecheck: ## mypy --strict on function/, reaper/ and bench/
 
 unit: ## the fast tests that need no cluster
 	$(PYTHON) -m pytest tests/unit
+
+soak: install cluster-build ## the fault tests for longer: 10,000 submissions through outages and kills; prints the figures
+	$(PYTHON) -m tests.reliability.soak
 
 cluster-build: ## build the control plane's binaries once per machine (cached in ~/.cache/jobfn)
 	tests/cluster/build.sh

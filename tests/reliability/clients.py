@@ -213,8 +213,12 @@ class Burst:
         *,
         workers: int = 16,
         policy: RetryPolicy | None = None,
+        rate: float | None = None,
     ) -> None:
+        """``rate``: at most this many first deliveries per second (None: as fast as the workers go)."""
         self._base_url = base_url if callable(base_url) else (lambda: base_url)
+        self._rate = rate
+        self._began = 0.0
         self.wanted = wanted
         self.policy = policy or RetryPolicy()
         self.tally = Tally()
@@ -228,12 +232,22 @@ class Burst:
             session = self._local.session = requests.Session()
         return session
 
-    def _deliver(self, submission: Submission) -> Outcome:
+    def _deliver(self, position: int, submission: Submission) -> Outcome:
+        if self._rate:
+            time.sleep(max(0.0, self._began + position / self._rate - time.monotonic()))
         return submit_until_answered(submission, self._base_url, self._session(), self.policy, self.tally)
 
     def start(self) -> Burst:
-        self._futures = [self._pool.submit(self._deliver, submission) for submission in self.wanted]
+        self._began = time.monotonic()
+        self._futures = [
+            self._pool.submit(self._deliver, position, submission)
+            for position, submission in enumerate(self.wanted)
+        ]
         return self
+
+    @property
+    def done(self) -> bool:
+        return all(future.done() for future in self._futures)
 
     def wait(self) -> list[Outcome]:
         try:
