@@ -78,7 +78,9 @@ Handler = Callable[..., flask.Response]
 
 def handle(request: flask.Request, service: Service) -> flask.Response:
     """Answer a REST request (404 and 405 come from the route table as errors)."""
-    endpoint, values = ROUTES.bind_to_environ(request.environ).match()
+    # bind(), not bind_to_environ(): the path is all the table matches on, and the
+    # host and scheme handling it skips was half a route match's cost.
+    endpoint, values = ROUTES.bind("").match(request.path, request.method)
     request.environ[ENDPOINT_KEY] = endpoint
     caller = None if endpoint in PUBLIC_ENDPOINTS else service.caller(request)
     return _HANDLERS[endpoint](Call(request, service, caller), **values)
