@@ -29,6 +29,8 @@ from tests.integration.test_reaper_helpers import SIGNATURE as REAPER_SIGNATURE
 from tests.reliability.clients import Burst, audit, new_run_id, signed_jobs, submissions
 from tests.reliability.faults import FaultCluster, outage
 
+pytestmark = pytest.mark.cluster  # a control plane of its own: tests/reliability/faults.py
+
 SUBMISSIONS = 1000
 ANSWERED_BEFORE_FAULT = 300  # the fault strikes mid-burst, after this many answers
 APISERVER_OUTAGE_SECONDS = 10.0

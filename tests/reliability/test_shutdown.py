@@ -21,6 +21,8 @@ from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
 from tests.reliability.clients import Burst, audit, new_run_id, signed_jobs, submissions
 from tests.reliability.faults import FaultCluster, start_fault_function
 
+pytestmark = pytest.mark.cluster  # a control plane of its own: tests/reliability/faults.py
+
 IN_FLIGHT = 8  # the function's THREADS: each one holds a request when SIGTERM arrives
 API_HELD_SECONDS = 3.0  # the API stays frozen this long after SIGTERM, so the requests are still in flight
 KILLED_BURST = 600
