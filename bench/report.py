@@ -145,6 +145,20 @@ def target_checks(results: Results) -> list[TargetCheck]:
     return checks
 
 
+def ceilings(results: Results) -> dict[int, float | None]:
+    """Per concurrency, the direct client's throughput over k8s-jobs' server.
+
+    The direct client is the API server itself with nothing in front: no front end of
+    it can beat k8s-jobs by more than this, so a "3 times k8s-jobs" target is only
+    reachable where this is above 3.
+    """
+    by_key = {(f.contender, f.concurrency): f.per_second for f in results.submission}
+    return {
+        concurrency: _ratio(by_key.get(("direct", concurrency)), by_key.get(("k8s-jobs", concurrency)))
+        for concurrency in sorted({f.concurrency for f in results.submission})
+    }
+
+
 def as_json(results: Results) -> dict[str, Any]:
     return {
         "meta": results.meta,
@@ -157,6 +171,7 @@ def as_json(results: Results) -> dict[str, Any]:
             else None
         ),
         "targets": [check.as_dict() for check in target_checks(results)],
+        "direct_client_vs_k8s_jobs": {str(c): ratio for c, ratio in ceilings(results).items()},
     }
 
 
@@ -212,7 +227,13 @@ def as_table(results: Results) -> str:
             ["contender", "c", "jobs/s", "p50 ms", "p99 ms", "CPU ms/job", "peak RSS MiB", "errors"],
             [_submission_row(f) for f in results.submission],
         )
-        lines.append("")
+        bound = ", ".join(
+            f"c={c}: {'n/a' if r is None else f'{r:.2f}'}" for c, r in ceilings(results).items()
+        )
+        lines += [
+            f"Ceiling for any front end vs k8s-jobs (direct client / k8s-jobs throughput): {bound}",
+            "",
+        ]
     if results.cold_start:
         lines.append("Cold start: exec to first 2xx, median (min-max)")
         lines += _table(
