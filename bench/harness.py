@@ -49,7 +49,7 @@ FULL = Plan(
     reaper_sizes=(1_000, 10_000),
     memory_early=100,
     memory_late=10_000,
-    memory_concurrency=8,
+    memory_concurrency=32,
 )
 SMOKE = Plan(
     name="smoke",
