@@ -60,6 +60,7 @@ class Soak:
     faults: Counter[str] = field(default_factory=Counter)
     peak_rss_kib: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
+    failure: str | None = None
 
     def start_function(self) -> None:
         self.function = start_fault_function(
@@ -111,7 +112,11 @@ class Soak:
             if self.stop.wait(every):
                 return
             began = time.monotonic()
-            fault()
+            try:
+                fault()
+            except BaseException as error:  # the soak cannot go on: report it instead of hanging
+                self.failure = f"{fault.__name__} failed: {error}"
+                return
             self.faults[fault.__name__] += 1
             print(f"[soak] survived {fault.__name__} ({time.monotonic() - began:.1f}s)", file=sys.stderr)
 
@@ -146,6 +151,8 @@ def main() -> int:
             ).start()
             chaos.start()
             while not burst.done:
+                if soak.failure:
+                    raise SystemExit(f"[soak] {soak.failure}")
                 time.sleep(5)
                 soak.sample_rss()
                 print(f"[soak] {burst.answered} of {count} answered", file=sys.stderr)
