@@ -170,8 +170,10 @@ def submit_until_answered(
     session: requests.Session,
     policy: RetryPolicy,
     tally: Tally,
+    cancelled: threading.Event | None = None,
 ) -> Outcome:
-    """Deliver ``submission`` until a 2xx answer or ``policy.give_up_after``."""
+    """Deliver ``submission`` until a 2xx answer, ``policy.give_up_after`` or ``cancelled``."""
+    cancelled = cancelled or threading.Event()
     outcome = Outcome(submission, started=time.monotonic())
     deadline = outcome.started + policy.give_up_after
     for attempt in itertools.count():
@@ -197,9 +199,8 @@ def submit_until_answered(
             elif retry_after is None:
                 outcome.bad_answers.append(f"{status} without Retry-After: {response.text[:300]}")
         delay = policy.delay(attempt, retry_after)
-        if time.monotonic() + delay > deadline:
+        if time.monotonic() + delay > deadline or cancelled.wait(delay):
             return outcome
-        time.sleep(delay)
     raise AssertionError("unreachable")
 
 
@@ -225,6 +226,7 @@ class Burst:
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="client")
         self._futures: list[Future[Outcome]] = []
+        self._cancelled = threading.Event()
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -234,8 +236,23 @@ class Burst:
 
     def _deliver(self, position: int, submission: Submission) -> Outcome:
         if self._rate:
-            time.sleep(max(0.0, self._began + position / self._rate - time.monotonic()))
-        return submit_until_answered(submission, self._base_url, self._session(), self.policy, self.tally)
+            self._cancelled.wait(max(0.0, self._began + position / self._rate - time.monotonic()))
+        return submit_until_answered(
+            submission, self._base_url, self._session(), self.policy, self.tally, self._cancelled
+        )
+
+    def __enter__(self) -> Burst:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()  # a test failing mid-burst leaves no client retrying behind it
+
+    def cancel(self) -> None:
+        """Stop retrying and drop what has not started (harmless once the burst is over)."""
+        self._cancelled.set()
+        for future in self._futures:
+            future.cancel()
+        self._pool.shutdown(wait=True)
 
     def start(self) -> Burst:
         self._began = time.monotonic()

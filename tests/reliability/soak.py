@@ -152,6 +152,7 @@ def main() -> int:
             chaos.start()
             while not burst.done:
                 if soak.failure:
+                    burst.cancel()
                     raise SystemExit(f"[soak] {soak.failure}")
                 time.sleep(5)
                 soak.sample_rss()

@@ -51,11 +51,11 @@ def test_every_submission_ends_with_exactly_one_job_across_an_outage(
     fault_api: k8s.ApiClient,
     fault_namespace: str,
 ) -> None:
-    burst = Burst(fault_function.url, submissions(new_run_id(), SUBMISSIONS)).start()
-    burst.wait_for_answers(ANSWERED_BEFORE_FAULT, timeout=120)
-    with outage(fault_cluster, component, seconds):
-        answered_at_fault = burst.answered
-    outcomes = burst.wait()
+    with Burst(fault_function.url, submissions(new_run_id(), SUBMISSIONS)) as burst:
+        burst.wait_for_answers(ANSWERED_BEFORE_FAULT, timeout=120)
+        with outage(fault_cluster, component, seconds):
+            answered_at_fault = burst.answered
+        outcomes = burst.wait()
 
     result = audit(outcomes, signed_jobs(fault_api, fault_namespace, FUNCTION_SIGNATURE))
     print(f"\n{component} down {seconds:.0f} s after {answered_at_fault} answers: {result.summary()}")

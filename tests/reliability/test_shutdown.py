@@ -95,21 +95,18 @@ def test_after_sigkill_mid_burst_retries_against_the_restarted_function_give_one
     fault_api: k8s.ApiClient,
     fault_namespace: str,
 ) -> None:
-    function = fault_function
-    burst = Burst(lambda: function.url, submissions(new_run_id(), KILLED_BURST)).start()
-    burst.wait_for_answers(ANSWERED_BEFORE_KILL, timeout=120)
-    function.kill()
-    answered_at_kill = burst.answered
-    function = start_fault_function(
-        fault_cluster,
-        fault_namespace,
-        function.log_path.parent,
-        port=int(function.url.rsplit(":", 1)[1]),
-    )
-    try:
-        outcomes = burst.wait()
-    finally:
-        function.stop()
+    port = int(fault_function.url.rsplit(":", 1)[1])
+    with Burst(fault_function.url, submissions(new_run_id(), KILLED_BURST)) as burst:
+        burst.wait_for_answers(ANSWERED_BEFORE_KILL, timeout=120)
+        fault_function.kill()
+        answered_at_kill = burst.answered
+        restarted = start_fault_function(
+            fault_cluster, fault_namespace, fault_function.log_path.parent, port=port
+        )
+        try:
+            outcomes = burst.wait()
+        finally:
+            restarted.stop()
 
     result = audit(outcomes, signed_jobs(fault_api, fault_namespace, FUNCTION_SIGNATURE))
     print(f"\nfunction killed after {answered_at_kill} answers: {result.summary()}")
