@@ -71,6 +71,9 @@ def bearer_token(authorization: str | None) -> str:
         raise Unauthenticated("this request needs an 'Authorization: Bearer <token>' header")
     if not authorization[: len(_BEARER)].lower() == _BEARER:
         raise Unauthenticated("the Authorization header must use the Bearer scheme")
+    if authorization.lower().count(_BEARER) > 1:
+        # The server joins a header sent twice with a comma: two tokens, and no telling whose call it is.
+        raise Unauthenticated("the Authorization header holds two tokens (was it sent twice?); send one")
     token = authorization[len(_BEARER) :].strip()
     if not token or len(token) > _MAX_TOKEN_LENGTH or any(c.isspace() for c in token):
         raise Unauthenticated("the bearer token is empty or malformed")

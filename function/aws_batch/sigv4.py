@@ -109,6 +109,11 @@ def signing_region(headers: Mapping[str, str]) -> str | None:
 def parse_authorization(header: str) -> Authorization:
     """The parts of a SigV4 Authorization header; IncompleteSignature if it is not one."""
     match = _AUTHORIZATION.match(header.strip())
+    if match is None and header.count("AWS4-HMAC-SHA256") > 1:
+        # The server joins a header sent twice with a comma: two signatures, and none to trust.
+        raise IncompleteSignature(
+            "the Authorization header holds two signatures (was it sent twice?); send one"
+        )
     if match is None:
         raise IncompleteSignature(
             "the Authorization header must be 'AWS4-HMAC-SHA256 Credential=..., "

@@ -284,3 +284,24 @@ def test_no_secret_reaches_the_log(
     assert not leaks, f"{leaks} in the log of the {which} function; answers: {statuses}"
     echoed = [what for what, answer in secrets.answers if any(t in answer.text for t in tokens.values())]
     assert not echoed, echoed
+
+
+def test_authorization_sent_twice_is_refused_saying_so(
+    servers: dict[str, FunctionServer], tokens: dict[str, str]
+) -> None:
+    # gunicorn joins a repeated header with a comma; the function must not pick one of the two.
+    server = servers["served"]
+    two_tokens = [
+        ("Authorization", f"Bearer {tokens['submitter']}"),
+        ("Authorization", f"Bearer {tokens['other']}"),
+    ]
+    with RawConnection(server.url) as connection:
+        answer = connection.send(request_bytes("GET", "/jobs", two_tokens), "GET")
+        assert answer.status == 401, answer.text
+        assert "holds two tokens (was it sent twice?)" in answer.json()["error"]["message"]
+        queues = signed("/v1/describejobqueues", b"{}")
+        again: Header = ("Authorization", str(queues.headers["Authorization"]))
+        answer = connection.send(raw(queues, extra=(again,)))
+        assert answer.status == 403, answer.text
+        assert answer.headers["x-amzn-errortype"] == "IncompleteSignatureException"
+        assert "holds two signatures (was it sent twice?)" in answer.json()["message"]
