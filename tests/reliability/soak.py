@@ -13,7 +13,7 @@ one job. Settings, from the environment:
     SOAK_SECONDS              spread the first deliveries over at least this long (0: as fast as possible)
     SOAK_FAULT_EVERY_SECONDS  quiet time between two faults (15)
     SOAK_WORKERS              client threads (16)
-    SOAK_KEEP_CLUSTER         1 keeps the fault cluster and its logs afterwards
+    SOAK_KEEP_CLUSTER         1 keeps the fault cluster, its logs and the function's afterwards
 
 Exit status 0 when nothing was lost or duplicated and every non-2xx answer was a
 503 or 429 with Retry-After; 1 otherwise.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -194,8 +195,10 @@ def main() -> int:
     try:
         result.assert_exactly_one_job_each()
     except AssertionError as failure:
-        print(f"\nFAILED: {failure}")
+        print(f"\nFAILED: {failure}\nthe function's log: {soak.directory / 'function.log'}")
         return 1
+    if not keep:
+        shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
