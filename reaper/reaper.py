@@ -162,18 +162,24 @@ class Reaper:
         calls_before = self.manager.api_calls
         run = _Run(self.dry_run, self.max_deletions)
         pages = self.manager.fetch_pages(page_size=self.page_size)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool:
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="reaper-list") as lister,
+        ):
             workers = _BoundedPool(pool, 2 * self.workers)
+            # The next page is listed while the workers delete this one's jobs.
+            upcoming = lister.submit(next, pages, None)
             while run.summary.stopped is None:
                 try:
-                    page = next(pages)
-                except StopIteration:
-                    break
+                    page = upcoming.result()
                 except JobfnError as error:
                     # A failed list ends the run: the rest is unknown; the next run resumes.
                     run.count("errors")
                     logger.error("listing jobs failed: %s", error.message, extra={"error": error.code})
                     break
+                if page is None:
+                    break
+                upcoming = lister.submit(next, pages, None)
                 self._reap_page(page, run, workers, started)
         summary = run.summary
         if summary.stopped is None and run.deletion_refused:
