@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,7 +166,7 @@ class Tally:
 
 def submit_until_answered(
     submission: Submission,
-    base_url: Callable[[], str],
+    base_url: str,
     session: requests.Session,
     policy: RetryPolicy,
     tally: Tally,
@@ -177,7 +177,7 @@ def submit_until_answered(
     outcome = Outcome(submission, started=time.monotonic())
     deadline = outcome.started + policy.give_up_after
     for attempt in itertools.count():
-        url, headers, body = _request(submission, base_url())
+        url, headers, body = _request(submission, base_url)
         retry_after = None
         try:
             response = session.post(url, data=body, headers=headers, timeout=policy.request_timeout)
@@ -209,7 +209,7 @@ class Burst:
 
     def __init__(
         self,
-        base_url: str | Callable[[], str],
+        base_url: str,
         wanted: list[Submission],
         *,
         workers: int = 16,
@@ -217,7 +217,7 @@ class Burst:
         rate: float | None = None,
     ) -> None:
         """``rate``: at most this many first deliveries per second (None: as fast as the workers go)."""
-        self._base_url = base_url if callable(base_url) else (lambda: base_url)
+        self._base_url = base_url
         self._rate = rate
         self._began = 0.0
         self.wanted = wanted
@@ -287,13 +287,9 @@ class Burst:
     def answered(self) -> int:
         """2xx answers so far; raises what a client thread crashed with, so a wait on it fails at once."""
         for future in self._futures:
-            if future.done() and future.exception() is not None:
+            if future.done() and not future.cancelled() and future.exception() is not None:
                 raise AssertionError("a client thread crashed") from future.exception()
         return self.tally.answered
-
-
-def run_burst(base_url: str, wanted: list[Submission], workers: int = 16) -> list[Outcome]:
-    return Burst(base_url, wanted, workers=workers).start().wait()
 
 
 # --- what the cluster holds afterwards --------------------------------------------------------
