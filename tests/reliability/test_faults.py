@@ -8,6 +8,7 @@ exactly one job, and every answer but a 2xx must be 503 or 429 with Retry-After.
 from __future__ import annotations
 
 import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,12 +54,17 @@ def test_every_submission_ends_with_exactly_one_job_across_an_outage(
 ) -> None:
     with Burst(fault_function.url, submissions(new_run_id(), SUBMISSIONS)) as burst:
         burst.wait_for_answers(ANSWERED_BEFORE_FAULT, timeout=120)
+        fault_began = time.monotonic()
         with outage(fault_cluster, component, seconds):
             answered_at_fault = burst.answered
+        api_back_after = time.monotonic() - fault_began
         outcomes = burst.wait()
 
     result = audit(outcomes, signed_jobs(fault_api, fault_namespace, FUNCTION_SIGNATURE))
-    print(f"\n{component} down {seconds:.0f} s after {answered_at_fault} answers: {result.summary()}")
+    print(
+        f"\n{component} killed after {answered_at_fault} answers, started again {seconds:.0f} s later,"
+        f" API ready again after {api_back_after:.1f} s: {result.summary()}"
+    )
     assert result.statuses[503] > 0, "no submission met the outage: the test proved nothing"
     result.assert_exactly_one_job_each()
 
