@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -128,6 +129,22 @@ class RawConnection:
         if response.will_close:
             self.close()
         return answer
+
+
+def send_slowly(url: str, data: bytes, split_at: int, pause: float, timeout: float = 30.0) -> Answer:
+    """Send ``data`` as a client on a slow link would: ``split_at`` bytes, then the rest ``pause`` seconds later.
+
+    An answer that comes before the rest is sent (a refusal that did not wait for the
+    body) is read at once, and the rest is never sent. ``seconds`` counts from the first byte.
+    """
+    with RawConnection(url, timeout) as connection:
+        sock = connection._connect()
+        started = time.perf_counter()
+        sock.sendall(data[:split_at])
+        answered_early, _, _ = select.select([sock], [], [], pause)
+        if not answered_early:
+            sock.sendall(data[split_at:])
+        return connection._read(sock, data.split(b" ", 1)[0].decode(), started)
 
 
 def send_once(url: str, data: bytes, method: str = "POST", timeout: float = 30.0) -> Answer:

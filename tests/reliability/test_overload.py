@@ -2,9 +2,10 @@
 
 The function runs with ``JOBFN_MAX_IN_FLIGHT=4`` and 16 threads, so the cap, not the
 thread pool, decides. The slow request is a real one: AWS Batch DescribeJobs of 50
-existing jobs, which reads each Job and its pods from the API server one after the
-other. A burst of 200 of them — and, mixed in, REST
-listings — arrives at once. Then:
+existing jobs (a read of each Job and of its pods, one after the other), sent by a
+client on a slow link — its body arrives in two parts, ``PAUSE`` seconds apart — so
+that it holds its slot for seconds however fast the machine is. A burst of 200 of them
+(one in five a REST listing instead) arrives at once. Then:
 
 - every request is answered, 200 or 429, none is lost or left waiting (nothing queues
   without bound: a request the cap refuses costs a thread for milliseconds);
@@ -37,13 +38,14 @@ import requests
 from kubernetes import client as k8s
 
 from tests.helpers import FunctionServer
-from tests.reliability.rawhttp import Answer, request_bytes, send_once, serve_e2e_function
+from tests.reliability.rawhttp import Answer, request_bytes, send_slowly, serve_e2e_function
 
 CAP = 4
 THREADS = 16
 BURST = 200
 REST_SHARE = 5  # every fifth request of the burst is a REST listing, the rest DescribeJobs
-JOBS = 50  # seconds of API reads per DescribeJobs, well apart from a 429's milliseconds
+JOBS = 50
+PAUSE = 2.0  # seconds between the two parts of a slow request's body
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +131,17 @@ LIST_JOBS = request_bytes("GET", "/jobs?limit=1000")
 
 
 def at_once(server: FunctionServer, requests_: list[bytes], timeout: float = 180) -> list[Answer]:
-    """Send every request at the same moment, each on its own connection; the answers in order."""
+    """Send every request at the same moment, each on its own connection and slowly; the answers in order."""
     answers: list[Answer | BaseException | None] = [None] * len(requests_)
     barrier = threading.Barrier(len(requests_))
 
     def send(index: int, data: bytes) -> None:
-        method = data.split(b" ", 1)[0].decode()
         try:
             barrier.wait(timeout=60)
-            answers[index] = send_once(server.url, data, method, timeout=timeout)
+            # The body's last bytes come late; a request without a body is sent whole.
+            answers[index] = send_slowly(
+                server.url, data, len(data) - min(10, body_length(data)), PAUSE, timeout
+            )
         except BaseException as error:  # recorded, and reported below with its index
             answers[index] = error
 
@@ -151,6 +155,10 @@ def at_once(server: FunctionServer, requests_: list[bytes], timeout: float = 180
     return [answer for answer in answers if isinstance(answer, Answer)]
 
 
+def body_length(data: bytes) -> int:
+    return len(data) - data.index(b"\r\n\r\n") - 4
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -161,7 +169,9 @@ def test_burst_beyond_the_cap_is_shed_quickly_with_429_and_memory_stays_bounded(
 ) -> None:
     pid = worker_pid(server)
     slow = describe_jobs(job_ids)
-    one = send_once(server.url, slow, timeout=180)  # warm: client, connection pool, every import on this path
+    one = send_slowly(
+        server.url, slow, len(slow) - 10, PAUSE, timeout=180
+    )  # warm: client, connection pool, every import on this path
     assert one.status == 200 and len(one.json()["jobs"]) == JOBS, one.text[:300]
     idle = memory_kib(pid)["VmRSS"]
 
