@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from function.kube import send, translate_errors
+
 from .workload import finished_job
 
 T = TypeVar("T")
@@ -127,22 +129,13 @@ class BenchCluster:
             time.sleep(0.2)
 
     def _send(self, method: str, path: str, body: Any, content_type: str = "application/json") -> None:
-        """One API request with a plain dict body, skipping the generated client's model round trip.
+        """One request with a plain dict body (jobfn's own raw path, no model round trip).
 
         Creating 20,000 finished jobs is the harness's own cost, not a measured one;
-        this keeps it from taking the CPU the cluster needs (param_serialize still
-        applies the kubeconfig's authentication).
+        this keeps it from taking the CPU the cluster needs.
         """
-        method, url, headers, _, _ = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            auth_settings=["BearerToken"],
-        )
-        response: Any = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=60)
-        response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=response.data.decode(), data=None)
+        with translate_errors(f"{method} {path}"):
+            send(self.api, method, path, body=body, content_type=content_type, timeout=60)
 
     def create_finished_jobs(self, namespace: str, signature: str, count: int, prefix: str) -> None:
         """``count`` jobs that have Complete=True, created and finished from 16 threads."""

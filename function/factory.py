@@ -9,7 +9,8 @@ from pathlib import Path
 from .contract import DEFINITIONS_PATH_ENV, JobSigner
 from .definitions import DefinitionsFile
 from .errors import ConfigurationError
-from .manager import JobManager, PreCreateHook, api_client_from_environment
+from .kube import api_client_from_environment
+from .manager import JobManager, PreCreateHook
 from .settings import read_definitions_path, read_namespace, read_signature
 
 

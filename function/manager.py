@@ -1,32 +1,24 @@
-"""The Kubernetes boundary: the only module that calls the Kubernetes client.
+"""Jobs of one signature: submitted, found, described, terminated, marked and deleted.
 
-Requests go out with ``_preload_content=False`` and answers are read as plain JSON
-dicts: the pure modules (``status``, ``retention``, ``policy``) work on the API's own
-shape, and skipping the client's model (de)serialisation keeps a submission cheap.
-Every ``ApiException`` and connection failure is translated into ``errors`` here.
+``JobManager`` is the one place the function and the reaper act on Kubernetes; every
+request it makes goes through ``kube`` (the client boundary), and every decision it
+takes is a pure module's (``policy``, ``status``, ``retention``, ``paging``).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
 import heapq
-import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import pydantic
-import urllib3
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
 
+from . import kube
 from . import status as job_status
 from .contract import (
     DEFINITION_LABEL,
@@ -45,11 +37,11 @@ from .errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,
-    KubernetesError,
     NotFound,
     TooManyRequests,
-    Unavailable,
 )
+from .kube import api_client_from_environment, translate_errors
+from .paging import decode_position, encode_position, newest_first_position
 from .policy import check_caller_allowed, check_labels, request_hash, shape_job
 from .submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobPage, JobView, Submission
 
@@ -96,91 +88,6 @@ class PodLog:
     container: str
     text: str
     truncated: bool = False
-
-
-def api_client_from_environment(pool_size: int = 32) -> k8s.ApiClient:
-    """An API client: in-cluster when running in a pod, else ``$KUBECONFIG`` or ~/.kube/config."""
-    configuration = k8s.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    configuration.connection_pool_maxsize = pool_size
-    configuration.retries = False  # jobfn answers 503 and the caller retries; never hide it here
-    return k8s.ApiClient(configuration)
-
-
-def _api_message(error: ApiException) -> str:
-    try:
-        body = json.loads(error.body or "")
-        return str(body.get("message") or error.reason)
-    except (ValueError, AttributeError):
-        return str(error.reason)
-
-
-@contextlib.contextmanager
-def translate_errors(doing: str, job_name: str | None = None) -> Iterator[None]:
-    """Turn a Kubernetes client failure while ``doing`` something into a jobfn error."""
-    try:
-        yield
-    except ApiException as error:
-        message = _api_message(error)
-        status = error.status or 0
-        if status == 404:
-            if job_name is not None:
-                raise JobNotFound(f"job {job_name!r} not found") from error
-            raise NotFound(f"not found while trying to {doing}: {message}") from error
-        if status == 409:
-            raise Conflict(f"conflict while trying to {doing}: {message}") from error
-        if status in (400, 422):
-            raise InvalidRequest(f"Kubernetes refused to {doing}: {message}") from error
-        if status == 410:
-            raise InvalidRequest(
-                f"the page token has expired; list again from the start ({doing})"
-            ) from error
-        if status == 429:
-            retry = (error.headers or {}).get("Retry-After", "1")
-            raise TooManyRequests(
-                f"Kubernetes API is throttling requests ({doing})",
-                int(retry) if str(retry).isdigit() else 1,
-            ) from error
-        if status == 0 or status >= 500:
-            raise Unavailable(f"Kubernetes API failed to {doing}: {message}") from error
-        raise KubernetesError(f"Kubernetes API refused to {doing} ({status}): {message}") from error
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise Unavailable(f"Kubernetes API cannot be reached to {doing}: {error}") from error
-    except pydantic.ValidationError as error:
-        # The client checks a body against its model before sending it.
-        problems = [
-            f"{'.'.join(str(part) for part in problem['loc'][1:])}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
-        ]
-        raise InvalidRequest(
-            f"cannot {doing}: the Job is not valid: {'; '.join(problems)}", problems
-        ) from None
-
-
-def _json(response: Any) -> Any:
-    return json.loads(response.data)
-
-
-def _position(view: JobView) -> tuple[int, str]:
-    """Where a job stands in a newest-first listing."""
-    return (view.created or 0, view.name)
-
-
-def _encode_position(position: tuple[int, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
-
-
-def _decode_position(token: str) -> tuple[int, str]:
-    try:
-        created, name = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if isinstance(created, int) and isinstance(name, str):
-            return created, name
-    except (ValueError, TypeError):
-        pass
-    raise InvalidRequest("the page token is not one this listing gave; list again from the start")
 
 
 class JobManager:
@@ -284,7 +191,7 @@ class JobManager:
             if existing is None:
                 raise Conflict(f"job {name!r} is being deleted; retry the submission shortly") from None
             return existing
-        return job_status.job_view(_json(response), created_now=True)
+        return job_status.job_view(kube.read_json(response), created_now=True)
 
     def _send(
         self,
@@ -295,29 +202,16 @@ class JobManager:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        """One API request answered as raw JSON: what the generated method sends, minus its cost.
-
-        The generated methods validate every argument with pydantic and turn a dict body
-        into a model (``V1Job``) and back before sending it: about a quarter of a
-        submission's CPU and most of a reaper run's (see bench/). Creating, listing,
-        patching and deleting jobs go through here instead; the API server validates
-        every body either way (422 as usual), and ``param_serialize`` still applies the
-        kubeconfig's authentication.
-        """
-        method, url, headers, _, _ = self.api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            auth_settings=["BearerToken"],
+        """Every jobs and pods request goes through here (the reaper counts them here)."""
+        return kube.send(
+            self.api_client,
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=self._timeout,
         )
-        response: Any = self.api_client.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=self._timeout
-        )
-        response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-        return response
 
     def _existing_for_key(self, name: str, submission: Submission) -> JobView | None:
         """The job an earlier submission with the same key created, if it exists."""
@@ -382,7 +276,7 @@ class JobManager:
         if token:
             query.append(("continue", token))
         with translate_errors("list jobs"):
-            body = _json(self._send("GET", self._jobs_path, query=query))
+            body = kube.read_json(self._send("GET", self._jobs_path, query=query))
         return body.get("items") or [], (body.get("metadata") or {}).get("continue") or None
 
     def list_jobs(
@@ -410,7 +304,7 @@ class JobManager:
             # Not a name any Job can have; asking the API would only echo it in a URL path.
             raise JobNotFound(f"job {name[:80]!r} not found")
         with translate_errors(f"read job {name!r}", job_name=name):
-            job: Job = _json(
+            job: Job = kube.read_json(
                 self._batch.read_namespaced_job(
                     name, self.namespace, _preload_content=False, _request_timeout=self._timeout
                 )
@@ -423,7 +317,9 @@ class JobManager:
         """The pods the Job controller created for job ``name``."""
         path = f"/api/v1/namespaces/{self.namespace}/pods"
         with translate_errors(f"list pods of job {name!r}"):
-            body = _json(self._send("GET", path, query=[("labelSelector", f"{JOB_NAME_POD_LABEL}={name}")]))
+            body = kube.read_json(
+                self._send("GET", path, query=[("labelSelector", f"{JOB_NAME_POD_LABEL}={name}")])
+            )
         pods: list[Job] = body.get("items") or []
         return pods
 
@@ -438,7 +334,7 @@ class JobManager:
             chunk = uids[start : start + per_request]
             selector = f"{JOB_UID_POD_LABEL} in ({','.join(chunk)})"
             with translate_errors(f"list pods of {len(chunk)} jobs"):
-                body = _json(self._send("GET", path, query=[("labelSelector", selector)]))
+                body = kube.read_json(self._send("GET", path, query=[("labelSelector", selector)]))
             for pod in body.get("items") or []:
                 uid = ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_UID_POD_LABEL)
                 if uid in pods:
@@ -478,15 +374,17 @@ class JobManager:
         """
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be between 1 and 1000")
-        before = _decode_position(next_token) if next_token else None
+        before = decode_position(next_token) if next_token else None
         eligible = (
             view
             for view in map(job_status.job_view, self.fetch_jobs(labels=labels))
-            if (before is None or _position(view) < before) and (keep is None or keep(view))
+            if (before is None or newest_first_position(view) < before) and (keep is None or keep(view))
         )
-        newest = heapq.nlargest(limit + 1, eligible, key=_position)
+        newest = heapq.nlargest(limit + 1, eligible, key=newest_first_position)
         page = newest[:limit]
-        return JobPage(page, _encode_position(_position(page[-1])) if len(newest) > limit else None)
+        return JobPage(
+            page, encode_position(newest_first_position(page[-1])) if len(newest) > limit else None
+        )
 
     def job_logs(
         self,
@@ -613,7 +511,7 @@ class JobManager:
 
     def _patch(self, name: str, patch: Mapping[str, Any]) -> Job:
         with translate_errors(f"update job {name!r}", job_name=name):
-            job: Job = _json(
+            job: Job = kube.read_json(
                 self._send(
                     "PATCH",
                     f"{self._jobs_path}/{name}",
@@ -627,7 +525,7 @@ class JobManager:
     def read_config_map(self, namespace: str, name: str, key: str) -> str:
         """Key ``key`` of a ConfigMap (for definitions whose template lives in one)."""
         with translate_errors(f"read ConfigMap {name!r}"):
-            body = _json(
+            body = kube.read_json(
                 self._core.read_namespaced_config_map(
                     name,
                     namespace or self.namespace,
@@ -648,7 +546,7 @@ class JobManager:
             "spec": {"token": token},
         }
         with translate_errors("review a bearer token"):
-            body = _json(
+            body = kube.read_json(
                 self._authentication.create_token_review(
                     review,  # type: ignore[arg-type]  # a plain dict is sent as it is
                     _preload_content=False,

@@ -75,7 +75,8 @@ class Service:
 
     def _build_manager(self) -> JobManager:
         from .contract import JobSigner
-        from .manager import JobManager, api_client_from_environment
+        from .kube import api_client_from_environment
+        from .manager import JobManager
 
         try:
             # A connection per serving thread: past the pool's size urllib3 opens, then

@@ -73,7 +73,7 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
 
     from function.contract import JobSigner
     from function.definitions import DefinitionsFile, JobDefinitions
-    from function.manager import api_client_from_environment
+    from function.kube import api_client_from_environment
 
     from .archive import ArchiveSink, HttpSink, StdoutSink
     from .reaper import CountingJobManager, Reaper, retention_policy

@@ -26,7 +26,9 @@ from tests.integration.test_reaper_helpers import (
 DELETION_TIME = "job_deletion_time_unix_sec"
 
 
-def test_finished_jobs_already_due_are_archived_and_deleted_in_one_run(namespace: str, api_client: Any) -> None:
+def test_finished_jobs_already_due_are_archived_and_deleted_in_one_run(
+    namespace: str, api_client: Any
+) -> None:
     manager = job_manager(namespace, api_client)
     good = submit(manager)
     bad = submit(manager, exit_code="3")
