@@ -77,8 +77,8 @@ def job_name_of(door: str, answer: Answer) -> str:
     return str(body["jobId"] if door == "aws" else body["name"])
 
 
-def check_answer(case: Case, answer: Answer, run: Run) -> None:
-    """Record ``answer`` and any way it breaks the rules of the module docstring."""
+def check_answer(case: Case, answer: Answer, run: Run) -> bool:
+    """Record ``answer`` and any way it breaks the rules of the module docstring; whether it made a job."""
     problems = []
     if answer.status >= 500:
         problems.append(f"answered {answer.status}")
@@ -100,6 +100,7 @@ def check_answer(case: Case, answer: Answer, run: Run) -> None:
         run.failures += [
             f"{case.describe()}: {problem}; answer {answer.text[:300]!r}" for problem in problems
         ]
+    return created is not None
 
 
 def shape_problems(case: Case, answer: Answer) -> list[str]:
@@ -125,12 +126,11 @@ def shape_problems(case: Case, answer: Answer) -> list[str]:
 def fuzz(server: FunctionServer, run: Run, first: int, count: int) -> None:
     """Send cases ``first`` to ``first + count - 1`` over one connection."""
     fuzzer = Fuzzer(SEED, BODY_LIMIT, HOSTILE["values"])
+    budget = MAX_CREATED_JOBS // CONNECTIONS  # each connection's share, so the total is never passed
     with RawConnection(server.url, timeout=60) as connection:
         for index in range(first, first + count):
-            with run.lock:
-                budget_left = len(run.created) < MAX_CREATED_JOBS
-            case = fuzzer.next_case(index, MAY_CREATE_SHARE if budget_left else 0.0)
-            check_answer(case, connection.send(case.to_bytes(), case.method), run)
+            case = fuzzer.next_case(index, MAY_CREATE_SHARE if budget > 0 else 0.0)
+            budget -= check_answer(case, connection.send(case.to_bytes(), case.method), run)
 
 
 # --- what a created job must hold -----------------------------------------------------------
