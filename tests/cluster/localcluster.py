@@ -271,7 +271,7 @@ def _wait_until(component: str, what: str, check: Callable[[], bool], timeout: f
         time.sleep(0.2)
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         # Same option as Go listeners, so sockets in TIME_WAIT don't count as busy.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -286,7 +286,7 @@ def _check_ports(ports: Ports) -> None:
     owners = ports.by_component()
     if FUNCTION_PORT in owners.values():
         raise ClusterError(f"JOBFN_APISERVER_PORT puts a cluster port on {FUNCTION_PORT}; pick another")
-    busy = [f"{port} ({name})" for name, port in owners.items() if _port_in_use(port)]
+    busy = [f"{port} ({name})" for name, port in owners.items() if port_in_use(port)]
     if busy:
         raise ClusterError(
             f"ports already in use on 127.0.0.1: {', '.join(busy)}. Another cluster or program holds them "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from tests.cluster.localcluster import port_in_use
 from tests.e2e.conftest import write_definitions
 from tests.helpers import ROOT, FunctionServer, start_function
 
@@ -33,14 +33,7 @@ FUNCTION_API_TIMEOUT_SECONDS = "5"  # a hung API is answered 503 after this, wel
 
 
 def _ports_free(base: int, count: int = 6) -> bool:
-    for port in range(base, base + count):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
+    return not any(port_in_use(port) for port in range(base, base + count))
 
 
 def free_port_block() -> int:
