@@ -41,7 +41,7 @@ from .parsing import (
 )
 
 if TYPE_CHECKING:
-    from ..manager import JobDescription, JobManager
+    from ..manager import JobManager
 
 #: The front door's name in metrics and logs.
 DOOR = "aws_batch"
@@ -86,16 +86,19 @@ def describe_jobs(call: Call) -> dict[str, Any]:
     ids = call.body.get("jobs")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > MAX_DESCRIBE_JOBS:
         raise InvalidRequest(f"jobs: required, a list of up to {MAX_DESCRIBE_JOBS} job ids")
-    manager = call.backend.manager()
-    described: dict[str, JobDescription] = {}  # a parent is read once however many children are asked
-    details = []
+    asked: list[tuple[str, int | None]] = []
     for job_id in ids:
         try:
-            name, index = split_job_id(job_id)
-            description = described.get(name) or manager.describe_in_full(name)
+            asked.append(split_job_id(job_id))
         except JobNotFound:
             continue
-        described[name] = description
+    # One read per job (a parent once however many children are asked), pods in one list.
+    described = call.backend.manager().describe_many(name for name, _ in asked)
+    details = []
+    for name, index in asked:
+        description = described.get(name)
+        if description is None:
+            continue
         if index is None:
             details.append(
                 job_detail(

@@ -205,6 +205,20 @@ def test_pods_of_many_jobs_are_read_in_batches_and_match_each_jobs_own(manager: 
     assert len(by_uid[jobs[0]["metadata"]["uid"]]) == 2
 
 
+def test_describe_many_matches_describing_each_and_leaves_out_unknown_jobs(manager: JobManager) -> None:
+    name = manager.submit(Submission("echo", {"message": "many"}, Overrides(array_size=2))).name
+    wait_for(lambda: state_of(manager, name, "SUCCEEDED"), timeout=90)
+
+    described = manager.describe_many([name, "no-such-job", name])
+
+    assert list(described) == [name]
+    one = manager.describe_in_full(name)
+    assert described[name].view == one.view and described[name].children == one.children
+    assert sorted(p["metadata"]["name"] for p in described[name].pods) == sorted(
+        p["metadata"]["name"] for p in one.pods
+    )
+
+
 def test_active_job_cap_refuses_with_too_many_requests(manager: JobManager) -> None:
     manager.submit(Submission("sleep"))
     manager.submit(Submission("sleep"))
