@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,32 @@ from reaper.reaper import CountingJobManager, Reaper, RunSummary, retention_poli
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "jobfn-reaper-test"
 KEPT_A_DAY = 86400
+#: ``spec.managedBy`` of jobs a test finishes itself: the Job controller leaves them alone.
+FINISHED_BY_TEST = "jobfn.test/finished-by-test"
+
+
+def write_final_status(batch: k8s.BatchV1Api, namespace: str, name: str, failed: bool = False) -> None:
+    """Finish a ``FINISHED_BY_TEST`` job the way the Job controller would: Complete or Failed, now."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def condition(kind: str) -> dict[str, str]:
+        reason = "BackoffLimitExceeded" if failed else "CompletionsReached"
+        return {"type": kind, "status": "True", "reason": reason, "lastTransitionTime": now}
+
+    if failed:
+        outcome: dict[str, Any] = {
+            "failed": 1,
+            "conditions": [condition("FailureTarget"), condition("Failed")],
+        }
+    else:
+        outcome = {
+            "succeeded": 1,
+            "completionTime": now,
+            "conditions": [condition("SuccessCriteriaMet"), condition("Complete")],
+        }
+    batch.patch_namespaced_job_status(
+        name, namespace, {"status": {"startTime": now, **outcome}}, _preload_content=False
+    )
 
 
 def _definition(name: str, retention: str = "") -> str:

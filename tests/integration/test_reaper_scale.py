@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from kubernetes import config as k8s_config
 
 from function.contract import ARGUMENTS_ANNOTATION, JobSigner
 from tests.integration.test_reaper_helpers import (
+    FINISHED_BY_TEST,
     ROOT,
     SIGNATURE,
     job_manager,
@@ -33,12 +33,12 @@ from tests.integration.test_reaper_helpers import (
     parse_cli_output,
     reaper_env,
     wait_until_terminal,
+    write_final_status,
 )
 
 JOBS = 2000
 FAILED_EVERY = 10  # every tenth job failed, the rest succeeded
 PAGE_SIZE = 500
-FINISHED_BY_TEST = "jobfn.test/finished-by-test"
 
 
 @pytest.fixture
@@ -72,24 +72,8 @@ def finished_job(namespace: str, api: Any, index: int) -> str:
     JobSigner(SIGNATURE).sign(manifest, "quick")
     name = manifest["metadata"]["name"]
     batch.create_namespaced_job(namespace, manifest, _preload_content=False)
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if index % FAILED_EVERY == 0:
-        outcome = {"failed": 1, "conditions": [_condition("FailureTarget", now), _condition("Failed", now)]}
-    else:
-        outcome = {
-            "succeeded": 1,
-            "completionTime": now,
-            "conditions": [_condition("SuccessCriteriaMet", now), _condition("Complete", now)],
-        }
-    batch.patch_namespaced_job_status(
-        name, namespace, {"status": {"startTime": now, **outcome}}, _preload_content=False
-    )
+    write_final_status(batch, namespace, name, failed=index % FAILED_EVERY == 0)
     return name
-
-
-def _condition(kind: str, now: str) -> dict[str, str]:
-    reason = "BackoffLimitExceeded" if kind in ("FailureTarget", "Failed") else "CompletionsReached"
-    return {"type": kind, "status": "True", "reason": reason, "lastTransitionTime": now}
 
 
 @pytest.mark.timeout(900)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,12 @@ from function.contract import DELETION_TIME_ANNOTATION, JobSigner
 from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
 from tests.integration.test_reaper_helpers import (
     DEFINITIONS_YAML,
+    FINISHED_BY_TEST,
     parse_cli_output,
     reaper_env,
     run_cli,
     start_cli,
+    write_final_status,
 )
 from tests.integration.test_reaper_helpers import SIGNATURE as REAPER_SIGNATURE
 from tests.reliability.clients import Burst, audit, new_run_id, signed_jobs, submissions
@@ -74,13 +75,8 @@ DUE_JOBS = 300  # finished "quick" jobs, due at once with the retention given be
 KEPT_JOBS = 20  # finished "kept" jobs: their definition keeps them a day
 HELD_JOBS = 20  # finished "quick" jobs a user held (deletion time far ahead)
 ACTIVE_JOBS = 20  # unfinished: never due
-FOREIGN_CONTROLLER = "jobfn.test/finished-by-test"  # spec.managedBy: the Job controller leaves them alone
 HELD_UNTIL = 4102444800  # 2100-01-01
 REAPER_FLAGS = ("--succeeded-retention", "0", "--failed-retention", "0")
-
-
-def _condition(kind: str, now: str) -> dict[str, str]:
-    return {"type": kind, "status": "True", "reason": "Test", "lastTransitionTime": now}
 
 
 def make_job(
@@ -92,7 +88,7 @@ def make_job(
         "kind": "Job",
         "metadata": {"name": name, "annotations": annotations},
         "spec": {
-            "managedBy": FOREIGN_CONTROLLER,
+            "managedBy": FINISHED_BY_TEST,
             "template": {
                 "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
             },
@@ -102,18 +98,7 @@ def make_job(
     batch.create_namespaced_job(namespace, manifest, _preload_content=False)
     if outcome is None:
         return
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if outcome == "Failed":
-        status = {"failed": 1, "conditions": [_condition("FailureTarget", now), _condition("Failed", now)]}
-    else:
-        status = {
-            "succeeded": 1,
-            "completionTime": now,
-            "conditions": [_condition("SuccessCriteriaMet", now), _condition("Complete", now)],
-        }
-    batch.patch_namespaced_job_status(
-        name, namespace, {"status": {"startTime": now, **status}}, _preload_content=False
-    )
+    write_final_status(batch, namespace, name, failed=outcome == "Failed")
 
 
 def job_names(api: k8s.ApiClient, namespace: str) -> set[str]:
