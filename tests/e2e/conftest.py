@@ -9,7 +9,7 @@ settings start their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -40,9 +40,20 @@ def function_server(
     kubeconfig: Path, module_namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FunctionServer]:
     """The function serving the e2e definitions in this module's namespace."""
-    directory = tmp_path_factory.mktemp("function")
+    yield from serve_e2e_function(module_namespace, tmp_path_factory, "function")
+
+
+def serve_e2e_function(
+    namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    hint: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[FunctionServer]:
+    """For a module fixture: the function serving the e2e definitions (with ``extra_env``)
+    in ``namespace`` while the module's tests run."""
+    directory = tmp_path_factory.mktemp(hint)
     server = start_function(
-        module_namespace, write_definitions(directory, module_namespace), directory / "function.log"
+        namespace, write_definitions(directory, namespace), directory / "function.log", extra_env
     )
     yield server
     server.stop()

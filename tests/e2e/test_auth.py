@@ -12,8 +12,8 @@ from cloudevents.http import CloudEvent
 from kubernetes import client
 
 from function.contract import CALLER_ANNOTATION
-from tests.e2e.conftest import write_definitions
-from tests.helpers import FunctionServer, start_function
+from tests.e2e.conftest import serve_e2e_function
+from tests.helpers import FunctionServer
 
 
 def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
@@ -31,15 +31,9 @@ def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> 
 def secured_server(
     kubeconfig: Path, module_namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FunctionServer]:
-    directory = tmp_path_factory.mktemp("secured")
-    server = start_function(
-        module_namespace,
-        write_definitions(directory, module_namespace),
-        directory / "function.log",
-        {"JOBFN_AUTH": "tokenreview"},
+    yield from serve_e2e_function(
+        module_namespace, tmp_path_factory, "secured", {"JOBFN_AUTH": "tokenreview"}
     )
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,20 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.e2e.conftest import write_definitions
-from tests.helpers import FunctionServer, start_function
+from tests.e2e.conftest import serve_e2e_function
+from tests.helpers import FunctionServer
 
 
 @pytest.fixture(scope="module")
 def limited_server(
     kubeconfig: Path, module_namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FunctionServer]:
-    directory = tmp_path_factory.mktemp("limited")
-    server = start_function(
+    yield from serve_e2e_function(
         module_namespace,
-        write_definitions(directory, module_namespace),
-        directory / "function.log",
+        tmp_path_factory,
+        "limited",
         {"JOBFN_MAX_IN_FLIGHT": "1", "JOBFN_MAX_BODY_BYTES": "1024"},
     )
-    yield server
-    server.stop()
 
 
 @pytest.fixture
