@@ -24,5 +24,7 @@ build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubernetes kubectl k8s.io/kubernetes/cmd/kubectl
+build kubernetes kubelet k8s.io/kubernetes/cmd/kubelet
+build kubernetes kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 echo "$bin"
