@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from function.kube import send, translate_errors
+from jobfn._kube import send, translate_errors
 
 from .workload import finished_job
 

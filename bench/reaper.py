@@ -58,7 +58,7 @@ def _summary(path: Path) -> dict[str, Any]:
 
 def _argv(bench: Bench, contender: str) -> list[str]:
     if contender == "reaper":
-        return [sys.executable, "-m", "reaper", "--succeeded-retention", "0", "--failed-retention", "0"]
+        return [sys.executable, "-m", "jobfn.reaper", "--succeeded-retention", "0", "--failed-retention", "0"]
     return [
         bench.cluster.kubectl, f"--kubeconfig={bench.cluster.kubeconfig}",
         "delete", "jobs", "-n", bench.namespace, "-l", SELECTOR, "--wait=false",

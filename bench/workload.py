@@ -80,10 +80,10 @@ def rendered_job(namespace: str) -> dict[str, Any]:
     Rendered by jobfn's own pure core, so the direct client sends the very manifest
     the function sends and the comparison is of the path, not of the payload.
     """
-    from function.contract import JobSigner
-    from function.definitions import JobDefinitions
-    from function.policy import shape_job
-    from function.submission import Submission
+    from jobfn._contract import JobSigner
+    from jobfn._definitions import JobDefinitions
+    from jobfn._policy import shape_job
+    from jobfn._submission import Submission
 
     definition = JobDefinitions.from_yaml(jobfn_definitions()).get(DEFINITION_NAME)
     arguments = definition.validate({"message": MESSAGE})

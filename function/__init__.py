@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .contract import JobSigner
-from .definitions import DefinitionsFile, JobDefinition, JobDefinitions
-from .errors import JobfnError
-from .submission import JobView, Overrides, Submission
+from ._contract import JobSigner
+from ._definitions import DefinitionsFile, JobDefinition, JobDefinitions
+from ._errors import JobfnError
+from ._submission import JobView, Overrides, Submission
 
 if TYPE_CHECKING:
-    from .factory import JobManagerFactory
-    from .manager import JobManager, PodLog
+    from ._factory import JobManagerFactory
+    from ._manager import JobManager, PodLog
 
 _LAZY = {"JobManager": "manager", "PodLog": "manager", "JobManagerFactory": "factory"}
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from function.errors import ConfigurationError, JobfnError
+from jobfn._errors import ConfigurationError, JobfnError
 
-from .settings import ReaperSettings, load_settings
+from ._settings import ReaperSettings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,12 +71,12 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
     # Imported here: the Kubernetes client is slow to import and not needed to report bad flags.
     from kubernetes.config import ConfigException
 
-    from function.contract import JobSigner
-    from function.definitions import DefinitionsFile, JobDefinitions
-    from function.kube import api_client_from_environment
+    from jobfn._contract import JobSigner
+    from jobfn._definitions import DefinitionsFile, JobDefinitions
+    from jobfn._kube import api_client_from_environment
 
-    from .archive import ArchiveSink, HttpSink, StdoutSink
-    from .reaper import CountingJobManager, Reaper, retention_policy
+    from ._archive import ArchiveSink, HttpSink, StdoutSink
+    from ._reaping import CountingJobManager, Reaper, retention_policy
 
     try:
         api_client = api_client_from_environment(pool_size=settings.workers + 1)

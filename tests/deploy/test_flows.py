@@ -25,8 +25,8 @@ import requests
 import yaml
 from kubernetes import client
 
-from function.contract import DELETION_TIME_ANNOTATION
-from function.status import is_terminal
+from jobfn._contract import DELETION_TIME_ANNOTATION
+from jobfn._status import is_terminal
 from tests.deploy.conftest import Installation, call, service_account_token, token_kubeconfig
 from tests.deploy.manifests import ROOT, definitions_text, env_of, function_container, reaper_container
 from tests.helpers import FunctionServer, start_function, wait_for
@@ -189,7 +189,7 @@ def run_reaper(deployment: Deployment, *flags: str) -> subprocess.CompletedProce
         "KUBECONFIG": str(deployment.reaper_kubeconfig),
     }
     return subprocess.run(
-        [sys.executable, "-m", "reaper", *flags],
+        [sys.executable, "-m", "jobfn.reaper", *flags],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from function.contract import DEFINITION_LABEL
-from function.definitions import JobDefinitions
+from jobfn._contract import DEFINITION_LABEL
+from jobfn._definitions import JobDefinitions
 from tests.deploy.manifests import (
     CLUSTER_SCOPED_KINDS,
     DEFINITIONS_FILE,

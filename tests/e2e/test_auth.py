@@ -11,7 +11,7 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 from kubernetes import client
 
-from function.contract import CALLER_ANNOTATION
+from jobfn._contract import CALLER_ANNOTATION
 from tests.e2e.conftest import serve_e2e_function
 from tests.helpers import FunctionServer
 

@@ -15,8 +15,8 @@ import botocore.exceptions
 import pytest
 from kubernetes import client
 
-from function.contract import QUEUE_LABEL
-from function.queues import KUEUE_QUEUE_LABEL
+from jobfn._contract import QUEUE_LABEL
+from jobfn._queues import KUEUE_QUEUE_LABEL
 from tests.helpers import FunctionServer, start_function, wait_for
 
 AWS_DEFINITIONS = Path(__file__).resolve().parents[1] / "data" / "definitions" / "aws.yaml"

@@ -15,7 +15,7 @@ import requests
 from botocore.awsrequest import AWSRequest
 from kubernetes import client
 
-from function.contract import CALLER_ANNOTATION
+from jobfn._contract import CALLER_ANNOTATION
 from tests.e2e.test_aws_batch import batch_client, serve_aws_function
 from tests.e2e.test_aws_batch_cli import cli_environment, run_aws
 from tests.helpers import FunctionServer

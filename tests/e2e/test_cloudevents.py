@@ -10,8 +10,8 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
 from kubernetes import client
 
-from function.contract import DEFINITION_LABEL
-from function.events import SUBMITTED_EVENT_TYPE
+from jobfn._contract import DEFINITION_LABEL
+from jobfn._events import SUBMITTED_EVENT_TYPE
 from tests.e2e.conftest import SIGNATURE
 from tests.helpers import FunctionServer
 

@@ -14,7 +14,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from function import openapi
+from jobfn import _openapi as openapi
 from tests.helpers import FunctionServer
 
 MAX_EXAMPLES = 50

@@ -13,8 +13,8 @@ import pytest
 import requests
 from kubernetes import client
 
-from function import rest
-from function.retention import HOLD_FOREVER
+from jobfn import _rest as rest
+from jobfn._retention import HOLD_FOREVER
 from tests.e2e.conftest import SIGNATURE
 from tests.helpers import FunctionServer, wait_for
 

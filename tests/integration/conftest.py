@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from function.contract import JobSigner
-from function.definitions import JobDefinitions
-from function.manager import JobManager
+from jobfn._contract import JobSigner
+from jobfn._definitions import JobDefinitions
+from jobfn._manager import JobManager
 
 DEFINITIONS_DIR = Path(__file__).parent.parent / "data" / "definitions"
 SIGNATURE = "jobfn-test"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from function.contract import JobSigner
-from function.definitions import DefinitionsFile, JobDefinitions
-from function.errors import (
+from jobfn._contract import JobSigner
+from jobfn._definitions import DefinitionsFile, JobDefinitions
+from jobfn._errors import (
     Conflict,
     DefinitionNotFound,
     InvalidArguments,
@@ -22,8 +22,8 @@ from function.errors import (
     TooManyRequests,
     Unavailable,
 )
-from function.manager import JobManager
-from function.submission import Overrides, Submission
+from jobfn._manager import JobManager
+from jobfn._submission import Overrides, Submission
 from tests.helpers import wait_for
 
 DATA = Path(__file__).parent.parent / "data"

@@ -7,10 +7,10 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from kubernetes import client as k8s
 
-from function.contract import JOB_NAME_POD_LABEL
-from function.retention import HOLD_FOREVER
-from function.status import terminal_time
-from reaper.archive import ARCHIVED_EVENT_TYPE, ArchiveError
+from jobfn._contract import JOB_NAME_POD_LABEL
+from jobfn._retention import HOLD_FOREVER
+from jobfn._status import terminal_time
+from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE, ArchiveError
 from tests.helpers import wait_for
 from tests.integration.test_reaper_helpers import (
     KEPT_A_DAY,

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from function.status import terminal_time
-from reaper.archive import ARCHIVED_EVENT_TYPE
+from jobfn._status import terminal_time
+from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE
 from tests.integration.test_reaper_helpers import (
     DEFINITIONS_YAML,
     KEPT_A_DAY,

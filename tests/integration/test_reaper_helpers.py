@@ -25,13 +25,13 @@ from typing import Any
 from cloudevents.http import CloudEvent, from_http
 from kubernetes import client as k8s
 
-from function.contract import JobSigner
-from function.definitions import JobDefinitions
-from function.manager import JobManager
-from function.status import is_terminal
-from function.submission import Submission
-from reaper.archive import ArchiveSink, StdoutSink
-from reaper.reaper import CountingJobManager, Reaper, RunSummary, retention_policy
+from jobfn._contract import JobSigner
+from jobfn._definitions import JobDefinitions
+from jobfn._manager import JobManager
+from jobfn._status import is_terminal
+from jobfn._submission import Submission
+from jobfn.reaper._archive import ArchiveSink, StdoutSink
+from jobfn.reaper._reaping import CountingJobManager, Reaper, RunSummary, retention_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "jobfn-reaper-test"
@@ -182,7 +182,7 @@ def reaper_env(namespace: str, definitions_path: Path | None = None, **extra: st
 
 def start_cli(env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "reaper", *flags],
+        [sys.executable, "-m", "jobfn.reaper", *flags],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

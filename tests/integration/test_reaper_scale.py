@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from function.contract import ARGUMENTS_ANNOTATION, JobSigner
+from jobfn._contract import ARGUMENTS_ANNOTATION, JobSigner
 from tests.integration.test_reaper_helpers import (
     FINISHED_BY_TEST,
     ROOT,
@@ -90,7 +90,7 @@ def test_two_thousand_finished_jobs_are_reaped_in_one_run(
     reaper_started = time.monotonic()
     with open(os.devnull, "w") as no_logs:
         process = subprocess.Popen(
-            [sys.executable, "-m", "reaper", *flags],
+            [sys.executable, "-m", "jobfn.reaper", *flags],
             cwd=ROOT,
             env=reaper_env(namespace, JOBFN_LOG_LEVEL="WARNING"),
             stdout=subprocess.PIPE,

@@ -31,7 +31,7 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 from kubernetes import client as k8s
 
-from function.contract import IDEMPOTENCY_KEY_ANNOTATION, MANAGED_BY_LABEL, keyed_job_name
+from jobfn._contract import IDEMPOTENCY_KEY_ANNOTATION, MANAGED_BY_LABEL, keyed_job_name
 
 DEFINITION = "echo"  # tests/data/definitions/e2e.yaml
 EVENT_TYPE = "dev.jobfn.test.echo"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from function import openapi
+from jobfn import _openapi as openapi
 from tests.reliability.rawhttp import request_bytes
 
 ECHO_TYPE = "dev.jobfn.test.echo"

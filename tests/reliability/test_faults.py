@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from function.contract import DELETION_TIME_ANNOTATION, JobSigner
+from jobfn._contract import DELETION_TIME_ANNOTATION, JobSigner
 from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
 from tests.integration.test_reaper_helpers import (
     DEFINITIONS_YAML,

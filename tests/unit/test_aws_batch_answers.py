@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from function.aws_batch.answers import (
+from jobfn._aws_batch.answers import (
     JOB_NAME_TAG,
     Arns,
     job_definition,
@@ -18,12 +18,12 @@ from function.aws_batch.answers import (
     pods_of_index,
     resource_requirements,
 )
-from function.contract import QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
-from function.definitions import JobDefinitions
-from function.errors import DefinitionError, InvalidRequest
-from function.policy import TAGS_ANNOTATION
-from function.queues import KUEUE_QUEUE_LABEL, JobQueue, parse_queues
-from function.status import array_child_views, job_view
+from jobfn._contract import QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
+from jobfn._definitions import JobDefinitions
+from jobfn._errors import DefinitionError, InvalidRequest
+from jobfn._policy import TAGS_ANNOTATION
+from jobfn._queues import KUEUE_QUEUE_LABEL, JobQueue, parse_queues
+from jobfn._status import array_child_views, job_view
 
 ARNS = Arns("eu-west-1", "123456789012")
 AWS_DEFINITIONS = Path(__file__).parent.parent / "data" / "definitions" / "aws.yaml"

@@ -7,9 +7,9 @@ import json
 import flask
 import pytest
 
-from function.aws_batch.door import authenticate, error_response
-from function.aws_batch.sigv4 import InvalidSignature, MissingAuthenticationToken, UnrecognizedClient
-from function.errors import (
+from jobfn._aws_batch.door import authenticate, error_response
+from jobfn._aws_batch.sigv4 import InvalidSignature, MissingAuthenticationToken, UnrecognizedClient
+from jobfn._errors import (
     Conflict,
     DefinitionError,
     DefinitionNotFound,
@@ -21,7 +21,7 @@ from function.errors import (
     TooManyRequests,
     Unavailable,
 )
-from function.settings import Settings
+from jobfn._settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from function.aws_batch.answers import JOB_NAME_TAG
-from function.aws_batch.parsing import (
+from jobfn._aws_batch.answers import JOB_NAME_TAG
+from jobfn._aws_batch.parsing import (
     arguments_from_parameters,
     decode_token,
     definition_name,
@@ -18,9 +18,9 @@ from function.aws_batch.parsing import (
     split_job_id,
     submission_from_request,
 )
-from function.definitions import JobDefinitions
-from function.errors import InvalidRequest, JobNotFound
-from function.submission import JobView
+from jobfn._definitions import JobDefinitions
+from jobfn._errors import InvalidRequest, JobNotFound
+from jobfn._submission import JobView
 
 AWS_DEFINITIONS = Path(__file__).parent.parent / "data" / "definitions" / "aws.yaml"
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from function.aws_batch.sigv4 import (
+from jobfn._aws_batch.sigv4 import (
     Credentials,
     IncompleteSignature,
     InvalidSignature,
@@ -141,8 +141,6 @@ def test_the_secret_never_shows_in_a_repr() -> None:
 
 
 def test_the_function_verifies_signatures_without_botocore() -> None:
-    code = (
-        "import sys, function.aws_batch, function.routing; assert 'botocore' not in sys.modules, 'botocore'"
-    )
+    code = "import sys, jobfn._aws_batch, jobfn._routing; assert 'botocore' not in sys.modules, 'botocore'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

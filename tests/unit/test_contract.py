@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from function.contract import (
+from jobfn._contract import (
     MAX_NAME_LENGTH,
     JobSigner,
     keyed_job_name,

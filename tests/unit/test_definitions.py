@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from function.definitions import DefinitionsFile, JobDefinitions
-from function.errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from jobfn._definitions import DefinitionsFile, JobDefinitions
+from jobfn._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 
 CORE = Path(__file__).parent.parent / "data" / "definitions" / "core.yaml"
 JOB = """

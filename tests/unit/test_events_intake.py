@@ -10,8 +10,8 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
 
-from function.errors import InvalidArguments, InvalidRequest, UnsupportedMediaType
-from function.events import (
+from jobfn._errors import InvalidArguments, InvalidRequest, UnsupportedMediaType
+from jobfn._events import (
     SUBMITTED_EVENT_TYPE,
     arguments_of,
     idempotency_key,
@@ -19,7 +19,7 @@ from function.events import (
     parse_event,
     reply,
 )
-from function.submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView
+from jobfn._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView
 
 
 def an_event(data: Any = None, **attributes: str) -> CloudEvent:

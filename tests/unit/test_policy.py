@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from function.contract import JobSigner
-from function.definitions import JobDefinitions
-from function.errors import InvalidRequest
-from function.policy import request_hash, shape_job
-from function.submission import Overrides, Submission
+from jobfn._contract import JobSigner
+from jobfn._definitions import JobDefinitions
+from jobfn._errors import InvalidRequest
+from jobfn._policy import request_hash, shape_job
+from jobfn._submission import Overrides, Submission
 
 DEFINITIONS = JobDefinitions.from_yaml(
     (Path(__file__).parent.parent / "data" / "definitions" / "core.yaml").read_text()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reaper.archive import (
+from jobfn.reaper._archive import (
     ARCHIVED_EVENT_TYPE,
     ArchiveError,
     HttpSink,

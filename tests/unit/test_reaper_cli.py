@@ -8,16 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from function.definitions import JobDefinitions
-from reaper.__main__ import JsonFormatter
-from reaper.reaper import RunSummary, retention_policy
+from jobfn._definitions import JobDefinitions
+from jobfn.reaper.__main__ import JsonFormatter
+from jobfn.reaper._reaping import RunSummary, retention_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_reaper(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "reaper", *args],
+        [sys.executable, "-m", "jobfn.reaper", *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
@@ -45,7 +45,7 @@ def test_no_kubernetes_configuration_exits_2(tmp_path: Path) -> None:
 
 def test_log_lines_are_json_with_their_extra_fields() -> None:
     record = logging.makeLogRecord(
-        {"name": "reaper.reaper", "levelname": "INFO", "msg": "deleted job", "job": "a", "uid": "u"}
+        {"name": "jobfn.reaper._reaping", "levelname": "INFO", "msg": "deleted job", "job": "a", "uid": "u"}
     )
 
     entry = json.loads(JsonFormatter().format(record))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from function.errors import ConfigurationError
-from reaper.settings import ReaperSettings, load_settings
+from jobfn._errors import ConfigurationError
+from jobfn.reaper._settings import ReaperSettings, load_settings
 
 BASE = {"JOB_SIGNATURE": "team-a", "JOB_NAMESPACE": "batch"}
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from function.errors import InvalidRequest
-from function.rest_parsing import (
+from jobfn._errors import InvalidRequest
+from jobfn._rest_parsing import (
     DEFAULT_TERMINATION_REASON,
     deletion_time_from_body,
     int_from_query,
@@ -15,8 +15,8 @@ from function.rest_parsing import (
     submission_from_body,
     termination_reason,
 )
-from function.retention import HOLD_FOREVER
-from function.submission import Overrides
+from jobfn._retention import HOLD_FOREVER
+from jobfn._submission import Overrides
 
 
 def problems_of(call: Any, *args: Any) -> list[str]:

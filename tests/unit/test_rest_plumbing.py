@@ -16,11 +16,12 @@ from openapi_spec_validator import validate
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
-from function import errors, openapi
-from function.auth import TokenAuthenticator, bearer_token
-from function.logs import JsonFormatter, request_id
-from function.routing import choose_door, is_aws_batch_path
-from function.web import InFlightLimit, error_response, parse_json
+from jobfn import _errors as errors
+from jobfn import _openapi as openapi
+from jobfn._auth import TokenAuthenticator, bearer_token
+from jobfn._logs import JsonFormatter, request_id
+from jobfn._routing import choose_door, is_aws_batch_path
+from jobfn._web import InFlightLimit, error_response, parse_json
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = flask.Flask(__name__)

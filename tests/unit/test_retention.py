@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from function.definitions import Retention
-from function.retention import (
+from jobfn._definitions import Retention
+from jobfn._retention import (
     DELETE,
     KEEP,
     RetentionPolicy,

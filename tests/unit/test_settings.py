@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from function.errors import ConfigurationError
-from function.settings import load_settings
+from jobfn._errors import ConfigurationError
+from jobfn._settings import load_settings
 
 BASE = {"JOB_NAMESPACE": "jobs", "JOB_SIGNATURE": "team-a"}
 

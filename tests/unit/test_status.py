@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from function.status import (
+from jobfn._status import (
     FAILED,
     PENDING,
     RUNNABLE,

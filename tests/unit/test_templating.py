@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from function.errors import DefinitionError
-from function.templating import JobTemplate
+from jobfn._errors import DefinitionError
+from jobfn._templating import JobTemplate
 
 DATA = Path(__file__).parent.parent / "data"
 HOSTILE = json.loads((DATA / "hostile_values.json").read_text())["values"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import json
 
-from .errors import InvalidRequest
-from .submission import JobView
+from ._errors import InvalidRequest
+from ._submission import JobView
 
 
 def newest_first_position(view: JobView) -> tuple[int, str]:

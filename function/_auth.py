@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from .errors import Unauthenticated
+from ._errors import Unauthenticated
 
 _BEARER = "bearer "
 _MAX_TOKEN_LENGTH = 16 * 1024

@@ -16,12 +16,14 @@ from collections.abc import Callable
 
 import flask
 
-from . import aws_batch, events, rest
-from .aws_batch.door import error_response as aws_error_response
-from .logs import start_request_fields
-from .metrics import REQUEST_SECONDS
-from .service import Service
-from .web import (
+from . import _aws_batch as aws_batch
+from . import _events as events
+from . import _rest as rest
+from ._aws_batch.door import error_response as aws_error_response
+from ._logs import start_request_fields
+from ._metrics import REQUEST_SECONDS
+from ._service import Service
+from ._web import (
     ENDPOINT_KEY,
     REQUEST_ID_HEADER,
     begin_request,

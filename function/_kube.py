@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from .errors import (
+from ._errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,

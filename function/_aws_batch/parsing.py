@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..contract import ANNOTATION_PREFIX
-from ..definitions import JobDefinitions
-from ..errors import InvalidRequest, JobfnError, JobNotFound
-from ..status import STATES
-from ..submission import JobView, Overrides, Submission
+from .._contract import ANNOTATION_PREFIX
+from .._definitions import JobDefinitions
+from .._errors import InvalidRequest, JobfnError, JobNotFound
+from .._status import STATES
+from .._submission import JobView, Overrides, Submission
 from .answers import JOB_NAME_TAG, created_at_ms, job_name
 
 #: Kubernetes' name for a GPU, which AWS calls ``GPU`` in resourceRequirements.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .retention import HOLD_FOREVER
-from .status import STATES
+from ._retention import HOLD_FOREVER
+from ._status import STATES
 
 Schema = dict[str, Any]
 

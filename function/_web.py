@@ -26,7 +26,7 @@ import flask
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from .errors import (
+from ._errors import (
     InvalidRequest,
     JobfnError,
     MethodNotAllowed,
@@ -39,8 +39,8 @@ from .errors import (
     UnsupportedMediaType,
     http_status,
 )
-from .logs import request_id
-from .metrics import API_ERRORS
+from ._logs import request_id
+from ._metrics import API_ERRORS
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..contract import QUEUE_LABEL
-from ..definitions import JobDefinitions
-from ..errors import InvalidRequest, JobNotFound
-from ..queues import JobQueue
-from ..status import PENDING, RUNNABLE, SUBMITTED
-from ..submission import JobView, Submission
+from .._contract import QUEUE_LABEL
+from .._definitions import JobDefinitions
+from .._errors import InvalidRequest, JobNotFound
+from .._queues import JobQueue
+from .._status import PENDING, RUNNABLE, SUBMITTED
+from .._submission import JobView, Submission
 from .answers import (
     Arns,
     job_definition,
@@ -41,7 +41,7 @@ from .parsing import (
 )
 
 if TYPE_CHECKING:
-    from ..manager import JobManager
+    from .._manager import JobManager
 
 #: The front door's name in metrics and logs.
 DOOR = "aws_batch"

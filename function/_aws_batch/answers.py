@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..contract import ANNOTATION_PREFIX, QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
-from ..definitions import JobDefinition
-from ..errors import DefinitionError
-from ..policy import TAGS_ANNOTATION
-from ..queues import KUEUE_QUEUE_LABEL, JobQueue
-from ..status import FAILED, STATES, pod_index, unix_time
-from ..submission import JobView
+from .._contract import ANNOTATION_PREFIX, QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
+from .._definitions import JobDefinition
+from .._errors import DefinitionError
+from .._policy import TAGS_ANNOTATION
+from .._queues import KUEUE_QUEUE_LABEL, JobQueue
+from .._status import FAILED, STATES, pod_index, unix_time
+from .._submission import JobView
 
 Json = Mapping[str, Any]
 

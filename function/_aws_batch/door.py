@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import flask
 
-from ..errors import (
+from .._errors import (
     Forbidden,
     JobfnError,
     PayloadTooLarge,
@@ -23,11 +23,11 @@ from ..errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from ..logs import request_id
-from ..metrics import API_ERRORS
-from ..service import Service
-from ..settings import Settings
-from ..web import ENDPOINT_KEY, json_response, parse_json, read_body, require_json_media_type
+from .._logs import request_id
+from .._metrics import API_ERRORS
+from .._service import Service
+from .._settings import Settings
+from .._web import ENDPOINT_KEY, json_response, parse_json, read_body, require_json_media_type
 from .actions import ACTIONS, Call
 from .answers import Arns
 from .parsing import request_object

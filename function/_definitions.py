@@ -24,11 +24,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .contract import is_label_value
-from .errors import DefinitionError, DefinitionNotFound, InvalidArguments
-from .queues import JobQueues, parse_queues
-from .submission import OVERRIDE_NAMES
-from .templating import JobTemplate
+from ._contract import is_label_value
+from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from ._queues import JobQueues, parse_queues
+from ._submission import OVERRIDE_NAMES
+from ._templating import JobTemplate
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
-from . import kube
-from . import status as job_status
-from .contract import (
+from . import _kube as kube
+from . import _status as job_status
+from ._contract import (
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
     IDEMPOTENCY_KEY_ANNOTATION,
@@ -32,18 +32,18 @@ from .contract import (
     keyed_job_name,
     random_job_name,
 )
-from .definitions import JobDefinitions
-from .errors import (
+from ._definitions import JobDefinitions
+from ._errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,
     NotFound,
     TooManyRequests,
 )
-from .kube import api_client_from_environment, translate_errors
-from .paging import decode_position, encode_position, newest_first_position
-from .policy import check_caller_allowed, check_labels, request_hash, shape_job
-from .submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobPage, JobView, Submission
+from ._kube import api_client_from_environment, translate_errors
+from ._paging import decode_position, encode_position, newest_first_position
+from ._policy import check_caller_allowed, check_labels, request_hash, shape_job
+from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobPage, JobView, Submission
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import urllib3
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
 
-from function.errors import JobfnError
-from function.status import job_view
+from jobfn._errors import JobfnError
+from jobfn._status import job_view
 
 ARCHIVED_EVENT_TYPE = "dev.jobfn.job.archived"
 _STDOUT_LOCK = threading.Lock()

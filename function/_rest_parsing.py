@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidRequest
-from .retention import HOLD_FOREVER
-from .submission import OVERRIDE_NAMES, Overrides, Submission
+from ._errors import InvalidRequest
+from ._retention import HOLD_FOREVER
+from ._submission import OVERRIDE_NAMES, Overrides, Submission
 
 #: The body of k8s-jobs' example server: ``{"job_definition_name": ..., <arguments>}``.
 K8S_JOBS_DEFINITION_KEY = "job_definition_name"

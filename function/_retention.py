@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .contract import DEFINITION_LABEL, DELETION_TIME_ANNOTATION
-from .definitions import Retention
-from .status import deletion_time, is_terminal, job_state, terminal_time
+from ._contract import DEFINITION_LABEL, DELETION_TIME_ANNOTATION
+from ._definitions import Retention
+from ._status import deletion_time, is_terminal, job_state, terminal_time
 
 #: Far enough in the future to mean "keep until someone changes it" (9999-12-31).
 HOLD_FOREVER = 253_402_300_799

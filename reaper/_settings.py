@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from function.errors import ConfigurationError
-from function.settings import (
+from jobfn._errors import ConfigurationError
+from jobfn._settings import (
     non_negative_int,
     positive_float,
     read_definitions_path,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
-from ..errors import Unauthenticated
+from .._errors import Unauthenticated
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "batch"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 
-from .openapi_schemas import Schema, component_schemas, ref
-from .status import STATES
+from ._openapi_schemas import Schema, component_schemas, ref
+from ._status import STATES
 
 _REASONS = {
     400: "Malformed JSON, an invalid field or invalid arguments (every problem is listed)",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .contract import (
+from ._contract import (
     ANNOTATION_PREFIX,
     ARGUMENTS_ANNOTATION,
     CALLER_ANNOTATION,
@@ -25,9 +25,9 @@ from .contract import (
     is_label_key,
     is_label_value,
 )
-from .definitions import JobDefinition
-from .errors import DefinitionError, Forbidden, InvalidRequest
-from .submission import Overrides, Submission
+from ._definitions import JobDefinition
+from ._errors import DefinitionError, Forbidden, InvalidRequest
+from ._submission import Overrides, Submission
 
 #: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
 DEFAULT_MAX_ARRAY_SIZE = 10_000

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from .contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, is_label_value
-from .errors import ConfigurationError
+from ._contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, is_label_value
+from ._errors import ConfigurationError
 
 _IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_SIGNATURE = "jobfn"

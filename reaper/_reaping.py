@@ -1,6 +1,6 @@
 """One reaper run: stream the signature's jobs, mark the finished ones, archive and delete the due.
 
-The decisions (what to mark, with which time, what is due) are ``function.retention``'s;
+The decisions (what to mark, with which time, what is due) are ``jobfn._retention``'s;
 this module only sequences the API calls and counts what happened. Every write
 carries a precondition, so a second reaper, a user's hold or a newer job reusing a
 name makes the write fail harmlessly (counted as skipped) instead of doing damage.
@@ -16,12 +16,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from function.definitions import JobDefinition
-from function.errors import JobfnError
-from function.manager import Job, JobManager
-from function.retention import KEEP, RetentionPolicy, Verdict, decide
+from jobfn._definitions import JobDefinition
+from jobfn._errors import JobfnError
+from jobfn._manager import Job, JobManager
+from jobfn._retention import KEEP, RetentionPolicy, Verdict, decide
 
-from .archive import ArchiveSink, archive_event, archive_record
+from ._archive import ArchiveSink, archive_event, archive_record
 
 logger = logging.getLogger(__name__)
 

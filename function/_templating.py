@@ -23,7 +23,7 @@ import jinja2.meta
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import DefinitionError
+from ._errors import DefinitionError
 
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENVIRONMENT = ImmutableSandboxedEnvironment(

@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import is_label_value
-from .errors import DefinitionError, InvalidRequest
+from ._contract import is_label_value
+from ._errors import DefinitionError, InvalidRequest
 
 #: Kueue admits a Job to the LocalQueue this label names.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

@@ -25,10 +25,10 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
 
-from .errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
-from .service import Service
-from .submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
-from .web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
+from ._errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
+from ._service import Service
+from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
+from ._web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
 
 STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"

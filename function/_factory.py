@@ -6,12 +6,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .contract import DEFINITIONS_PATH_ENV, JobSigner
-from .definitions import DefinitionsFile
-from .errors import ConfigurationError
-from .kube import api_client_from_environment
-from .manager import JobManager, PreCreateHook
-from .settings import read_definitions_path, read_namespace, read_signature
+from ._contract import DEFINITIONS_PATH_ENV, JobSigner
+from ._definitions import DefinitionsFile
+from ._errors import ConfigurationError
+from ._kube import api_client_from_environment
+from ._manager import JobManager, PreCreateHook
+from ._settings import read_definitions_path, read_namespace, read_signature
 
 
 class JobManagerFactory:

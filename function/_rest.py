@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import flask
 from werkzeug.routing import Map, Rule
 
-from . import openapi
-from .errors import DefinitionError, Unavailable
-from .metrics import exposition
-from .rest_parsing import (
+from . import _openapi as openapi
+from ._errors import DefinitionError, Unavailable
+from ._metrics import exposition
+from ._rest_parsing import (
     deletion_time_from_body,
     idempotency_key_from_header,
     int_from_query,
@@ -26,8 +26,8 @@ from .rest_parsing import (
     submission_from_body,
     termination_reason,
 )
-from .service import Service
-from .web import ENDPOINT_KEY, json_response, read_json, text_response
+from ._service import Service
+from ._web import ENDPOINT_KEY, json_response, read_json, text_response
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 DEFAULT_PAGE_SIZE = 100

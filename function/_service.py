@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 
 import flask
 
-from .auth import TokenAuthenticator
-from .contract import DEFINITIONS_PATH_ENV
-from .definitions import DefinitionsFile, JobDefinitions
-from .errors import DefinitionError, Unavailable, http_status
-from .logs import add_request_fields
-from .metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
-from .settings import Settings
-from .submission import JobView, Submission
-from .web import InFlightLimit
+from ._auth import TokenAuthenticator
+from ._contract import DEFINITIONS_PATH_ENV
+from ._definitions import DefinitionsFile, JobDefinitions
+from ._errors import DefinitionError, Unavailable, http_status
+from ._logs import add_request_fields
+from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
+from ._settings import Settings
+from ._submission import JobView, Submission
+from ._web import InFlightLimit
 
 if TYPE_CHECKING:
-    from .manager import JobManager, ReviewedToken
+    from ._manager import JobManager, ReviewedToken
 
 
 class _NoDefinitionsFile:
@@ -74,9 +74,9 @@ class Service:
             return self._manager
 
     def _build_manager(self) -> JobManager:
-        from .contract import JobSigner
-        from .kube import api_client_from_environment
-        from .manager import JobManager
+        from ._contract import JobSigner
+        from ._kube import api_client_from_environment
+        from ._manager import JobManager
 
         try:
             # A connection per serving thread: past the pool's size urllib3 opens, then

@@ -24,13 +24,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from .contract import (
+from ._contract import (
     ARGUMENTS_ANNOTATION,
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
 )
-from .submission import JobView, PodView
+from ._submission import JobView, PodView
 
 SUBMITTED = "SUBMITTED"
 PENDING = "PENDING"
