@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from jobfn._kube import send, translate_errors
+from jobfn._kube import KubeApi
 
 from .workload import finished_job
 
@@ -134,8 +134,9 @@ class BenchCluster:
         Creating 20,000 finished jobs is the harness's own cost, not a measured one;
         this keeps it from taking the CPU the cluster needs.
         """
-        with translate_errors(f"{method} {path}"):
-            send(self.api, method, path, body=body, content_type=content_type, timeout=60)
+        KubeApi(self.api, timeout=60).request_bytes(
+            method, path, body=body, content_type=content_type, doing=f"{method} {path}"
+        )
 
     def create_finished_jobs(self, namespace: str, signature: str, count: int, prefix: str) -> None:
         """``count`` jobs that have Complete=True, created and finished from 16 threads."""

@@ -17,9 +17,10 @@ from ._submission import JobView, Overrides, Submission
 
 if TYPE_CHECKING:
     from ._factory import JobManagerFactory
-    from ._manager import JobManager, PodLog
+    from ._manager import JobManager
+    from ._store import PodLog
 
-_LAZY = {"JobManager": "manager", "PodLog": "manager", "JobManagerFactory": "factory"}
+_LAZY = {"JobManager": "_manager", "PodLog": "_store", "JobManagerFactory": "_factory"}
 
 __all__ = [
     "DefinitionsFile",

@@ -3,7 +3,8 @@
 Every error jobfn raises on purpose derives from ``JobfnError``. Each class carries
 the HTTP status the front doors answer with, so the mapping lives in one table
 (``http_status``) instead of being re-decided per route. Kubernetes client errors
-are translated into this hierarchy once, in ``manager``.
+are translated into this hierarchy once, at the boundary (``_kube``), which keeps the
+API server's own ``Status`` (its ``reason`` and ``details.causes``) on the error.
 
     JobfnError
     ├── RequestError                    the caller's mistake (4xx)
@@ -16,6 +17,8 @@ are translated into this hierarchy once, in ``manager``.
     │   │   └── JobNotFound
     │   ├── MethodNotAllowed            405
     │   ├── Conflict                    409: idempotency key reuse, name clash, stale write
+    │   │   ├── AlreadyExists           the API server has an object of that name
+    │   │   └── StaleWrite              a precondition (uid, resourceVersion) no longer holds
     │   ├── PayloadTooLarge             413
     │   ├── UnsupportedMediaType        415
     │   └── TooManyRequests             429: a definition's cap on active jobs, overload
@@ -27,12 +30,35 @@ are translated into this hierarchy once, in ``manager``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiCause:
+    """One problem the API server names in a refusal (``Status.details.causes[]``)."""
+
+    field: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    """The API server's own account of a failed request: its ``Status`` object."""
+
+    code: int
+    reason: str
+    """``AlreadyExists``, ``Conflict``, ``Invalid``, ``NotFound``, ... ('' when none was sent)."""
+    message: str
+    causes: tuple[ApiCause, ...] = ()
 
 
 class JobfnError(Exception):
     """Root of every error jobfn raises on purpose."""
 
     status = 500
+    api_status: ApiStatus | None = None
+    """Set on errors the Kubernetes boundary raised: what the API server answered."""
     #: Short machine-readable name, stable across releases (used in JSON error bodies).
     code = "InternalError"
 
@@ -113,6 +139,14 @@ class Conflict(RequestError):
 
     status = 409
     code = "Conflict"
+
+
+class AlreadyExists(Conflict):
+    """Raised when an object of the name being created already exists."""
+
+
+class StaleWrite(Conflict):
+    """Raised when a write's precondition (uid, resourceVersion) no longer holds: the object changed."""
 
 
 class PayloadTooLarge(RequestError):

@@ -6,10 +6,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ._config_maps import ConfigMapReader
 from ._contract import DEFINITIONS_PATH_ENV, JobSigner
 from ._definitions import DefinitionsFile
 from ._errors import ConfigurationError
-from ._kube import api_client_from_environment
+from ._kube import KubeApi
 from ._manager import JobManager, PreCreateHook
 from ._settings import read_definitions_path, read_namespace, read_signature
 
@@ -31,10 +32,10 @@ class JobManagerFactory:
     ) -> None:
         self.namespace = namespace
         self.signature = signature
-        self._api_client = api_client_from_environment()
+        self._api = KubeApi.from_environment()
         self._pre_create = pre_create
         self._definitions = DefinitionsFile(
-            definitions_path, reload_interval_seconds, read_config_map=self._read_config_map
+            definitions_path, reload_interval_seconds, read_config_map=ConfigMapReader(self._api, namespace)
         )
 
     @classmethod
@@ -51,15 +52,12 @@ class JobManagerFactory:
         """k8s-jobs' spelling of the constructor."""
         return cls(namespace, signature, Path(job_definitions_file_path))
 
-    def _read_config_map(self, namespace: str, name: str, key: str) -> str:
-        return self.manager().read_config_map(namespace, name, key)
-
     def manager(self) -> JobManager:
         """A manager on this factory's namespace, signature and definitions."""
         return JobManager(
             namespace=self.namespace,
             signer=JobSigner(self.signature),
             definitions=self._definitions,
-            api_client=self._api_client,
+            api=self._api,
             pre_create=self._pre_create,
         )

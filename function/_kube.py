@@ -1,135 +1,195 @@
-"""The Kubernetes client boundary: the official client built, one request sent, failures translated.
+"""The Kubernetes boundary: the one module that speaks HTTP to the API server.
 
-Requests go out through ``ApiClient.param_serialize``/``call_api`` and answers are read
-as plain JSON dicts: the pure modules (``status``, ``retention``, ``policy``) work on
-the API's own shape, and skipping the client's model (de)serialisation keeps a
-submission cheap. Every ``ApiException`` and connection failure becomes one of
-``errors``' classes here, so callers see one hierarchy whatever went wrong.
+Configuration is resolved once (in-cluster, else ``$KUBECONFIG`` or ~/.kube/config)
+into the official client's ``ApiClient``; every request then goes out through
+``KubeApi.request``, answers are read as plain JSON dicts (the pure modules work on
+the API's own shape, and no per-call model round trip is paid), and every failure
+becomes one of ``_errors``' classes here, carrying the API server's ``Status``.
+Hooks (``KubeApi.on_request``) see each request, so the reaper counts them without
+a subclass.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import pydantic
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from ._errors import (
+    AlreadyExists,
+    ApiCause,
+    ApiStatus,
+    ConfigurationError,
     Conflict,
     InvalidRequest,
+    JobfnError,
     JobNotFound,
     KubernetesError,
     NotFound,
+    StaleWrite,
     TooManyRequests,
     Unavailable,
 )
 
+Json = dict[str, Any]
+RequestHook = Callable[[str, str], None]
+"""Called with (method, path) before each request is sent."""
+
 
 def api_client_from_environment(pool_size: int = 32) -> k8s.ApiClient:
-    """An API client: in-cluster when running in a pod, else ``$KUBECONFIG`` or ~/.kube/config."""
+    """An API client: in-cluster when running in a pod, else ``$KUBECONFIG`` or ~/.kube/config.
+
+    ``ConfigurationError`` when none of them holds a usable configuration.
+    """
     configuration = k8s.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError) as error:
+        raise ConfigurationError(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {error}") from None
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = False  # jobfn answers 503 and the caller retries; never hide it here
     return k8s.ApiClient(configuration)
 
 
-def _api_message(error: ApiException) -> str:
+class KubeApi:
+    """Requests to one API server, answered as JSON, failures translated once.
+
+    ``request`` goes out through ``ApiClient.param_serialize``/``call_api``: what a
+    generated method sends, minus its pydantic validation of every argument and its
+    dict → model → dict round trip of every body (about a quarter of a submission's
+    CPU; see bench/). The kubeconfig's authentication still applies, and the API
+    server validates every body either way.
+    """
+
+    def __init__(self, api_client: k8s.ApiClient, timeout: float = 10.0) -> None:
+        self.api_client = api_client
+        self.timeout = timeout
+        self.on_request: list[RequestHook] = []
+
+    @classmethod
+    def from_environment(cls, pool_size: int = 32, timeout: float = 10.0) -> KubeApi:
+        return cls(api_client_from_environment(pool_size), timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        doing: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        job_name: str | None = None,
+    ) -> Json:
+        """One request; its JSON answer. ``doing`` names it in error messages."""
+        data = self.request_bytes(
+            method, path, doing=doing, query=query, body=body, content_type=content_type, job_name=job_name
+        )
+        answer: Json = json.loads(data)
+        return answer
+
+    def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        doing: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        job_name: str | None = None,
+    ) -> bytes:
+        """One request; its raw answer (pod logs are text)."""
+        for hook in self.on_request:
+            hook(method, path)
+        try:
+            method, url, headers, _, _ = self.api_client.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query,
+                header_params={"Accept": accept, "Content-Type": content_type},
+                auth_settings=["BearerToken"],
+            )
+            response: Any = self.api_client.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            )
+            response.read()
+            if not 200 <= response.status <= 299:
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+        except ApiException as error:
+            raise _translated(error, doing, job_name) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise Unavailable(f"Kubernetes API cannot be reached to {doing}: {error}") from error
+        data: bytes = response.data
+        return data
+
+
+def api_status(error: ApiException) -> ApiStatus:
+    """The ``Status`` the API server sent with a refusal (or what can be told without one)."""
     try:
         body = json.loads(error.body or "")
-        return str(body.get("message") or error.reason)
-    except (ValueError, AttributeError):
-        return str(error.reason)
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping):
+        return ApiStatus(error.status or 0, "", str(error.reason or ""))
+    details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
+    causes = tuple(
+        ApiCause(
+            str(cause.get("field") or ""), str(cause.get("reason") or ""), str(cause.get("message") or "")
+        )
+        for cause in (details or {}).get("causes") or ()
+        if isinstance(cause, Mapping)
+    )
+    return ApiStatus(
+        int(body.get("code") or error.status or 0),
+        str(body.get("reason") or ""),
+        str(body.get("message") or error.reason or ""),
+        causes,
+    )
 
 
-@contextlib.contextmanager
-def translate_errors(doing: str, job_name: str | None = None) -> Iterator[None]:
-    """Turn a Kubernetes client failure while ``doing`` something into a jobfn error."""
-    try:
-        yield
-    except ApiException as error:
-        message = _api_message(error)
-        status = error.status or 0
-        if status == 404:
-            if job_name is not None:
-                raise JobNotFound(f"job {job_name!r} not found") from error
-            raise NotFound(f"not found while trying to {doing}: {message}") from error
-        if status == 409:
-            raise Conflict(f"conflict while trying to {doing}: {message}") from error
-        if status in (400, 422):
-            raise InvalidRequest(f"Kubernetes refused to {doing}: {message}") from error
-        if status == 410:
-            raise InvalidRequest(
-                f"the page token has expired; list again from the start ({doing})"
-            ) from error
-        if status == 429:
-            retry = (error.headers or {}).get("Retry-After", "1")
-            raise TooManyRequests(
-                f"Kubernetes API is throttling requests ({doing})",
-                int(retry) if str(retry).isdigit() else 1,
-            ) from error
-        if status == 0 or status >= 500:
-            raise Unavailable(f"Kubernetes API failed to {doing}: {message}") from error
-        raise KubernetesError(f"Kubernetes API refused to {doing} ({status}): {message}") from error
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise Unavailable(f"Kubernetes API cannot be reached to {doing}: {error}") from error
-    except pydantic.ValidationError as error:
-        # The client checks a body against its model before sending it.
+def _translated(error: ApiException, doing: str, job_name: str | None) -> JobfnError:
+    status = api_status(error)
+    code = error.status or 0
+    message = status.message
+    translated: JobfnError
+    if code == 404:
+        translated = (
+            JobNotFound(f"job {job_name!r} not found")
+            if job_name is not None
+            else NotFound(f"not found while trying to {doing}: {message}")
+        )
+    elif code == 409 and status.reason == "AlreadyExists":
+        translated = AlreadyExists(f"already exists: cannot {doing}: {message}")
+    elif code == 409:
+        translated = (StaleWrite if status.reason == "Conflict" else Conflict)(
+            f"conflict while trying to {doing}: {message}"
+        )
+    elif code in (400, 422):
         problems = [
-            f"{'.'.join(str(part) for part in problem['loc'][1:])}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
+            f"{cause.field}: {cause.message}" if cause.field else cause.message for cause in status.causes
         ]
-        raise InvalidRequest(
-            f"cannot {doing}: the Job is not valid: {'; '.join(problems)}", problems
-        ) from None
-
-
-def send(
-    api_client: k8s.ApiClient,
-    method: str,
-    path: str,
-    *,
-    query: list[tuple[str, Any]] | None = None,
-    body: Any = None,
-    content_type: str = "application/json",
-    timeout: float = 10.0,
-) -> Any:
-    """One API request, answered with the raw response: what a generated method sends, minus its cost.
-
-    The generated methods validate every argument with pydantic and turn a dict body
-    into a model (``V1Job``) and back before sending it: about a quarter of a
-    submission's CPU and most of a reaper run's (see bench/). Creating, listing,
-    patching and deleting jobs go through here instead; the API server validates
-    every body either way (422 as usual), and ``param_serialize`` still applies the
-    kubeconfig's authentication. A non-2xx answer raises ``ApiException`` (translate
-    it with ``translate_errors``).
-    """
-    method, url, headers, _, _ = api_client.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query,
-        header_params={"Accept": "application/json", "Content-Type": content_type},
-        auth_settings=["BearerToken"],
-    )
-    response: Any = api_client.call_api(
-        method, url, header_params=headers, body=body, _request_timeout=timeout
-    )
-    response.read()
-    if not 200 <= response.status <= 299:
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
-    return response
-
-
-def read_json(response: Any) -> Any:
-    """The JSON body of a response ``send`` returned."""
-    return json.loads(response.data)
+        translated = InvalidRequest(f"Kubernetes refused to {doing}: {message}", problems)
+    elif code == 410:
+        translated = InvalidRequest(f"the page token has expired; list again from the start ({doing})")
+    elif code == 429:
+        retry = (error.headers or {}).get("Retry-After", "1")
+        translated = TooManyRequests(
+            f"Kubernetes API is throttling requests ({doing})", int(retry) if str(retry).isdigit() else 1
+        )
+    elif code == 0 or code >= 500:
+        translated = Unavailable(f"Kubernetes API failed to {doing}: {message}")
+    else:
+        translated = KubernetesError(f"Kubernetes API refused to {doing} ({code}): {message}")
+    translated.api_status = status
+    return translated

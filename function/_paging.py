@@ -12,6 +12,9 @@ import json
 from ._errors import InvalidRequest
 from ._submission import JobView
 
+#: The most jobs one page of any listing (REST or AWS Batch) may hold.
+MAX_PAGE_SIZE = 1000
+
 
 def newest_first_position(view: JobView) -> tuple[int, str]:
     """Where a job stands in a newest-first listing (larger is newer)."""

@@ -21,6 +21,7 @@ from ._contract import (
     IDEMPOTENCY_KEY_ANNOTATION,
     QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
+    TAGS_ANNOTATION,
     JobSigner,
     is_label_key,
     is_label_value,
@@ -31,7 +32,6 @@ from ._submission import Overrides, Submission
 
 #: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
 DEFAULT_MAX_ARRAY_SIZE = 10_000
-TAGS_ANNOTATION = ANNOTATION_PREFIX + "tags"
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _MAX_RETRIES = 100
 

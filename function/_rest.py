@@ -8,7 +8,6 @@ Every route is described in ``openapi.py``; a route added here is added there.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,11 +17,12 @@ from werkzeug.routing import Map, Rule
 from . import _openapi as openapi
 from ._errors import DefinitionError, Unavailable
 from ._metrics import exposition
+from ._paging import MAX_PAGE_SIZE
 from ._rest_parsing import (
-    deletion_time_from_body,
     idempotency_key_from_header,
     int_from_query,
     labels_from_query,
+    retention_change,
     submission_from_body,
     termination_reason,
 )
@@ -106,7 +106,8 @@ def list_jobs(call: Call) -> flask.Response:
         job_definition_name=args.get("definition") or args.get("job_definition_name") or None,
         state=args.get("state"),
         labels=labels_from_query(args.get("labels")),
-        limit=int_from_query(args.get("limit"), "limit", DEFAULT_PAGE_SIZE, 1, 1000) or DEFAULT_PAGE_SIZE,
+        limit=int_from_query(args.get("limit"), "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        or DEFAULT_PAGE_SIZE,
         next_token=args.get("next_token") or None,
     )
     return json_response({"jobs": [job.to_json() for job in page.jobs], "next_token": page.next_token})
@@ -153,11 +154,8 @@ def terminate_job(call: Call, name: str) -> flask.Response:
 
 
 def set_retention(call: Call, name: str) -> flask.Response:
-    body = read_json(call.request, call.max_body)
-    manager = call.service.manager()
-    current = manager.view_job(name).deletion_time
-    deletion_time = deletion_time_from_body(body, current, int(time.time()))
-    return json_response(manager.set_deletion_time(name, deletion_time).to_json())
+    change = retention_change(read_json(call.request, call.max_body))
+    return json_response(call.service.manager().change_retention(name, change).to_json())
 
 
 # --- definitions ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._errors import InvalidRequest
-from ._retention import HOLD_FOREVER
+from ._retention import HOLD_FOREVER, RetentionChange
 from ._submission import OVERRIDE_NAMES, Overrides, Submission
 
 #: The body of k8s-jobs' example server: ``{"job_definition_name": ..., <arguments>}``.
@@ -182,13 +182,9 @@ def termination_reason(body: Any) -> str:
     return str(reason)
 
 
-def deletion_time_from_body(body: Any, current: int | None, now: int) -> int:
-    """The deletion time a ``PUT /jobs/<name>/retention`` body asks for.
-
-    ``{"hold": true}`` keeps the job until someone changes it; ``{"delete_after": t}``
-    keeps it until unix time ``t``; ``{"extend_seconds": n}`` adds ``n`` seconds to
-    its current deletion time (or to now, when it has none or that time has passed).
-    """
+def retention_change(body: Any) -> RetentionChange:
+    """The change a ``PUT /jobs/<name>/retention`` body asks for: ``{"hold": true}``,
+    ``{"delete_after": <unix time>}`` or ``{"extend_seconds": n}``."""
     body = _require_object(body, "the retention request")
     problems = _unknown_fields(body, RETENTION_FIELDS)
     given = [name for name in RETENTION_FIELDS if name in body]
@@ -200,13 +196,13 @@ def deletion_time_from_body(body: Any, current: int | None, now: int) -> int:
     if name == "hold":
         if value is not True:
             raise InvalidRequest("hold must be true; to release a hold, set delete_after")
-        return HOLD_FOREVER
+        return RetentionChange("hold")
     if not _is_int(value):
         raise InvalidRequest(f"{name} must be a whole number")
     if name == "delete_after":
         if not 0 <= value <= HOLD_FOREVER:
             raise InvalidRequest(f"delete_after must be a unix time between 0 and {HOLD_FOREVER}")
-        return int(value)
+        return RetentionChange("delete_after", int(value))
     if not 1 <= value <= HOLD_FOREVER:
         raise InvalidRequest(f"extend_seconds must be between 1 and {HOLD_FOREVER}")
-    return min(max(current or now, now) + int(value), HOLD_FOREVER)
+    return RetentionChange("extend", int(value))

@@ -20,6 +20,26 @@ HOLD_FOREVER = 253_402_300_799
 
 
 @dataclass(frozen=True)
+class RetentionChange:
+    """What a caller asks of a job's deletion time (REST ``PUT /jobs/<name>/retention``).
+
+    ``hold`` keeps the job until someone changes it; ``delete_after`` keeps it until
+    unix time ``value``; ``extend`` adds ``value`` seconds to its current deletion
+    time (or to now, when it has none or that time has passed).
+    """
+
+    kind: Literal["hold", "delete_after", "extend"]
+    value: int = 0
+
+    def deletion_time(self, current: int | None, now: int) -> int:
+        if self.kind == "hold":
+            return HOLD_FOREVER
+        if self.kind == "delete_after":
+            return self.value
+        return min(max(current or now, now) + self.value, HOLD_FOREVER)
+
+
+@dataclass(frozen=True)
 class RetentionPolicy:
     """Default retention for each outcome, and per-definition overrides."""
 

@@ -24,7 +24,8 @@ from ._submission import JobView, Submission
 from ._web import InFlightLimit
 
 if TYPE_CHECKING:
-    from ._manager import JobManager, ReviewedToken
+    from ._kube import KubeApi
+    from ._manager import JobManager
 
 
 class _NoDefinitionsFile:
@@ -41,6 +42,7 @@ class Service:
         self.settings = settings
         self.in_flight = InFlightLimit(settings.max_in_flight)
         self._lock = threading.Lock()
+        self._api: KubeApi | None = None
         self._manager: JobManager | None = None
         self._authenticator: TokenAuthenticator | None = None
         path = settings.definitions_path
@@ -63,34 +65,43 @@ class Service:
         """Why the last edit of the definitions file was refused, while the last good set is served."""
         return getattr(self._definitions, "last_error", None)
 
+    def api(self) -> KubeApi:
+        """The Kubernetes boundary, built on first use; Unavailable while it cannot be configured."""
+        api = self._api
+        if api is not None:
+            return api
+        with self._lock:
+            if self._api is None:
+                from ._kube import KubeApi
+
+                try:
+                    # A connection per serving thread: past the pool's size urllib3 opens,
+                    # then discards, a fresh TLS connection for each request beyond it.
+                    self._api = KubeApi.from_environment(
+                        max(32, self.settings.server_threads), self.settings.api_timeout_seconds
+                    )
+                except Exception as error:  # kubeconfig missing or unreadable: not ready yet
+                    raise Unavailable(f"the Kubernetes client cannot be configured: {error}") from error
+            return self._api
+
     def manager(self) -> JobManager:
         """The job manager, built on first use; Unavailable while the client cannot be configured."""
         manager = self._manager
         if manager is not None:
             return manager
+        api = self.api()
         with self._lock:
             if self._manager is None:
-                self._manager = self._build_manager()
+                from ._contract import JobSigner
+                from ._manager import JobManager
+
+                self._manager = JobManager(
+                    namespace=self.settings.namespace,
+                    signer=JobSigner(self.settings.signature),
+                    definitions=self._definitions,
+                    api=api,
+                )
             return self._manager
-
-    def _build_manager(self) -> JobManager:
-        from ._contract import JobSigner
-        from ._kube import api_client_from_environment
-        from ._manager import JobManager
-
-        try:
-            # A connection per serving thread: past the pool's size urllib3 opens, then
-            # discards, a fresh TLS connection for each request beyond it.
-            api_client = api_client_from_environment(max(32, self.settings.server_threads))
-        except Exception as error:  # kubeconfig missing or unreadable: not ready, try again later
-            raise Unavailable(f"the Kubernetes client cannot be configured: {error}") from error
-        return JobManager(
-            namespace=self.settings.namespace,
-            signer=JobSigner(self.settings.signature),
-            definitions=self._definitions,
-            api_client=api_client,
-            request_timeout=self.settings.api_timeout_seconds,
-        )
 
     def submit(self, submission: Submission, door: str) -> JobView:
         """Submit through the manager, counting the outcome per definition and front door."""
@@ -115,7 +126,9 @@ class Service:
             return UNKNOWN_DEFINITION
 
     def _read_config_map(self, namespace: str, name: str, key: str) -> str:
-        return self.manager().read_config_map(namespace, name, key)
+        from ._config_maps import ConfigMapReader
+
+        return ConfigMapReader(self.api(), self.settings.namespace)(namespace, name, key)
 
     def caller(self, request: flask.Request) -> str | None:
         """Who is calling (None when authentication is off); Unauthenticated when unknown."""
@@ -123,14 +136,14 @@ class Service:
             return None
         authenticator = self._authenticator
         if authenticator is None:
+            api = self.api()
             with self._lock:
                 if self._authenticator is None:
-                    self._authenticator = TokenAuthenticator(self._review_token)
+                    from ._token_review import TokenReviewer
+
+                    self._authenticator = TokenAuthenticator(TokenReviewer(api))
                 authenticator = self._authenticator
         return authenticator.caller(request.headers.get("Authorization"))
-
-    def _review_token(self, token: str) -> ReviewedToken | None:
-        return self.manager().review_token(token)
 
     def check_ready(self) -> int:
         """The number of loaded definitions; Unavailable unless they are loaded and the API answers."""

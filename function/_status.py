@@ -28,9 +28,11 @@ from ._contract import (
     ARGUMENTS_ANNOTATION,
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
+    QUEUE_LABEL,
+    TAGS_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
 )
-from ._submission import JobView, PodView
+from ._submission import Attempt, JobView, PodView
 
 SUBMITTED = "SUBMITTED"
 PENDING = "PENDING"
@@ -181,14 +183,50 @@ def deletion_time(job: Json) -> int | None:
         return None
 
 
-def submitted_arguments(job: Json) -> dict[str, Any]:
-    """The arguments the job was submitted with, as recorded on it."""
-    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(ARGUMENTS_ANNOTATION)
+def _recorded_object(job: Json, annotation: str) -> dict[str, Any]:
+    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(annotation)
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def submitted_arguments(job: Json) -> dict[str, Any]:
+    """The arguments the job was submitted with, as recorded on it."""
+    return _recorded_object(job, ARGUMENTS_ANNOTATION)
+
+
+def submitted_tags(job: Json) -> dict[str, str]:
+    """The tags the job was submitted with, as recorded on it."""
+    return {str(k): str(v) for k, v in _recorded_object(job, TAGS_ANNOTATION).items()}
+
+
+def _by_creation(pods: Sequence[Json]) -> list[Json]:
+    return sorted(pods, key=lambda pod: (pod.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def attempts(pods: Sequence[Json]) -> list[Attempt]:
+    """One ``Attempt`` per pod whose first container has terminated, oldest first."""
+    found = []
+    for pod in _by_creation(pods):
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        container = statuses[0] if statuses else {}
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        if "exitCode" not in terminated:
+            continue
+        found.append(
+            Attempt(
+                pod=str((pod.get("metadata") or {}).get("name") or ""),
+                container=str(container.get("name") or ""),
+                exit_code=int(terminated["exitCode"]),
+                reason=str(terminated.get("reason") or ""),
+                message=str(terminated.get("message") or ""),
+                started=unix_time(terminated.get("startedAt") or (pod.get("status") or {}).get("startTime")),
+                stopped=unix_time(terminated.get("finishedAt")),
+            )
+        )
+    return found
 
 
 def pod_view(pod: Json) -> PodView:
@@ -221,6 +259,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
     status = job.get("status") or {}
     state, reason = job_state(job, pods)
     condition = terminal_condition(job)
+    annotations = metadata.get("annotations") or {}
     return JobView(
         name=metadata.get("name", ""),
         uid=metadata.get("uid", ""),
@@ -239,6 +278,10 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         failed=int(status.get("failed") or 0),
         active=int(status.get("active") or 0),
         pods=[pod_view(p) for p in pods] if pods is not None else None,
+        attempts=attempts(pods) if pods is not None else None,
+        termination_reason=annotations.get(TERMINATION_REASON_ANNOTATION) if state == FAILED else None,
+        tags=submitted_tags(job),
+        queue=(metadata.get("labels") or {}).get(QUEUE_LABEL),
         created_now=created_now,
     )
 
@@ -300,6 +343,8 @@ def array_child_views(job: Json, pods: Sequence[Json]) -> list[JobView]:
                 failed=sum(1 for p in own if (p.get("status") or {}).get("phase") == "Failed"),
                 active=sum(1 for p in own if _is_live(p)),
                 pods=[pod_view(p) for p in own],
+                attempts=attempts(own),
+                termination_reason=parent.termination_reason if state == FAILED else None,
                 created_now=False,
             )
         )

@@ -70,6 +70,20 @@ class PodView:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One finished try of a job: a pod whose first container has terminated."""
+
+    pod: str
+    container: str
+    exit_code: int
+    reason: str
+    """The container's own word for how it ended: ``Completed``, ``Error``, ``OOMKilled``, ..."""
+    message: str
+    started: int | None
+    stopped: int | None
+
+
+@dataclass(frozen=True)
 class JobView:
     """A job as every front door describes it."""
 
@@ -90,6 +104,14 @@ class JobView:
     failed: int = 0
     active: int = 0
     pods: list[PodView] | None = None
+    attempts: list[Attempt] | None = None
+    """Finished tries, oldest first; None when the pods were not read."""
+    termination_reason: str | None = None
+    """The reason a caller gave when terminating the job, in their own words."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The tags it was submitted with."""
+    queue: str | None = None
+    """The queue it was submitted to."""
     created_now: bool = False
     """True when this request created the job; False when it returned an existing one."""
 

@@ -69,31 +69,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: ReaperSettings) -> dict[str, Any]:
     """One run with ``settings``; the summary. Raises ConfigurationError before any write."""
     # Imported here: the Kubernetes client is slow to import and not needed to report bad flags.
-    from kubernetes.config import ConfigException
-
+    from jobfn._config_maps import ConfigMapReader
     from jobfn._contract import JobSigner
     from jobfn._definitions import DefinitionsFile, JobDefinitions
-    from jobfn._kube import api_client_from_environment
+    from jobfn._kube import KubeApi
+    from jobfn._manager import JobManager
 
     from ._archive import ArchiveSink, HttpSink, StdoutSink
-    from ._reaping import CountingJobManager, Reaper, retention_policy
+    from ._reaping import Reaper, retention_policy
 
-    try:
-        api_client = api_client_from_environment(pool_size=settings.workers + 1)
-    except ConfigException as error:
-        raise ConfigurationError(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {error}") from None
-    manager = CountingJobManager(
+    api = KubeApi.from_environment(settings.workers + 1, settings.api_timeout_seconds)
+    manager = JobManager(
         settings.namespace,
         JobSigner(settings.signature),
         JobDefinitions(),  # the reaper never submits; definitions only give retention
-        api_client=api_client,
-        request_timeout=settings.api_timeout_seconds,
+        api,
     )
     definitions = JobDefinitions()
     if settings.definitions_path is not None:
         try:
             definitions = DefinitionsFile(
-                settings.definitions_path, read_config_map=manager.read_config_map
+                settings.definitions_path, read_config_map=ConfigMapReader(api, settings.namespace)
             ).current()
         except JobfnError as error:
             raise ConfigurationError(
@@ -123,7 +119,7 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
     try:
         return reaper.run().to_json()
     finally:
-        api_client.close()  # type: ignore[no-untyped-call]
+        api.api_client.close()  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from jobfn._definitions import JobDefinition
 from jobfn._errors import JobfnError
-from jobfn._manager import Job, JobManager
+from jobfn._manager import JobManager
 from jobfn._retention import KEEP, RetentionPolicy, Verdict, decide
+from jobfn._store import Job
 
 from ._archive import ArchiveSink, archive_event, archive_record
 
@@ -30,30 +31,16 @@ STOPPED_BY_MAX_DELETIONS = "max_deletions"
 Outcome = Literal["seen", "marked", "deleted", "archived", "errors", "skipped"]
 
 
-class CountingJobManager(JobManager):
-    """A JobManager that counts the API requests the reaper makes through it."""
+class RequestCounter:
+    """A boundary hook (``KubeApi.on_request``) counting the API requests a run makes."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._calls = 0
-        self._calls_lock = threading.Lock()
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
 
-    @property
-    def api_calls(self) -> int:
-        return self._calls
-
-    def _count(self) -> None:
-        with self._calls_lock:
-            self._calls += 1
-
-    # Every jobs and pods request goes through _send; ConfigMaps through the generated API.
-    def _send(self, *args: Any, **kwargs: Any) -> Any:
-        self._count()
-        return super()._send(*args, **kwargs)
-
-    def read_config_map(self, namespace: str, name: str, key: str) -> str:
-        self._count()
-        return super().read_config_map(namespace, name, key)
+    def __call__(self, method: str, path: str) -> None:
+        with self._lock:
+            self.count += 1
 
 
 @dataclass
@@ -136,7 +123,7 @@ class Reaper:
 
     def __init__(
         self,
-        manager: CountingJobManager,
+        manager: JobManager,
         policy: RetentionPolicy,
         sink: ArchiveSink,
         *,
@@ -148,6 +135,8 @@ class Reaper:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.manager = manager
+        self.requests = RequestCounter()
+        manager.store.api.on_request.append(self.requests)
         self.policy = policy
         self.sink = sink
         self.dry_run = dry_run
@@ -159,9 +148,9 @@ class Reaper:
 
     def run(self) -> RunSummary:
         started = time.monotonic()
-        calls_before = self.manager.api_calls
+        calls_before = self.requests.count
         run = _Run(self.dry_run, self.max_deletions)
-        pages = self.manager.fetch_pages(page_size=self.page_size)
+        pages = self.manager.store.pages(page_size=self.page_size)
         with (
             ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="reaper-list") as lister,
@@ -185,7 +174,7 @@ class Reaper:
         if summary.stopped is None and run.deletion_refused:
             summary.stopped = STOPPED_BY_MAX_DELETIONS  # the list ended, but due jobs were left
         summary.duration_seconds = round(time.monotonic() - started, 3)
-        summary.api_calls = self.manager.api_calls - calls_before
+        summary.api_calls = self.requests.count - calls_before
         return summary
 
     def _reap_page(self, page: list[Job], run: _Run, workers: _BoundedPool, started: float) -> None:
@@ -213,7 +202,7 @@ class Reaper:
                 logger.info("would archive and delete job", extra=_job_fields(job))
             return
         try:
-            pods = self.manager.pods_of_jobs(due)
+            pods = self.manager.store.pods_of(due)
         except JobfnError as error:  # no record, no delete: the next run tries again
             for _ in due:
                 run.count("errors")
@@ -255,7 +244,7 @@ class Reaper:
             logger.info("would mark job", extra=fields)
             return
         try:
-            marked = self.manager.mark_job(job, planned)
+            marked = self.manager.mark_deletion_time(job, planned)
         except JobfnError as error:
             run.count("errors")
             logger.error("marking failed: %s", error.message, extra={**fields, "error": error.code})

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .._contract import QUEUE_LABEL
 from .._definitions import JobDefinitions
 from .._errors import InvalidRequest, JobNotFound
+from .._paging import MAX_PAGE_SIZE
 from .._queues import JobQueue
-from .._status import PENDING, RUNNABLE, SUBMITTED
 from .._submission import JobView, Submission
 from .answers import (
     Arns,
@@ -24,7 +24,6 @@ from .answers import (
     job_name,
     job_queue,
     job_summary,
-    pods_of_index,
 )
 from .parsing import (
     MAX_DESCRIBE_JOBS,
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
 
 #: The front door's name in metrics and logs.
 DOOR = "aws_batch"
-#: States CancelJob stops; a job past them keeps running, as AWS Batch documents.
-NOT_STARTED = (SUBMITTED, PENDING, RUNNABLE)
 
 T = TypeVar("T")
 
@@ -93,7 +90,7 @@ def describe_jobs(call: Call) -> dict[str, Any]:
         except JobNotFound:
             continue
     # One read per job (a parent once however many children are asked), pods in one list.
-    described = call.backend.manager().describe_many(name for name, _ in asked)
+    described = call.backend.manager().describe_jobs(name for name, _ in asked)
     details = []
     for name, index in asked:
         description = described.get(name)
@@ -101,14 +98,12 @@ def describe_jobs(call: Call) -> dict[str, Any]:
             continue
         if index is None:
             details.append(
-                job_detail(
-                    description.view, description.manifest, description.pods, call.arns, description.children
-                )
+                job_detail(description.view, description.manifest, call.arns, description.children)
             )
         elif index < len(description.children):
-            child = description.children[index]
-            pods = pods_of_index(description.pods, index)
-            details.append(job_detail(child, description.manifest, pods, call.arns, index=index))
+            details.append(
+                job_detail(description.children[index], description.manifest, call.arns, index=index)
+            )
     return {"jobs": details}
 
 
@@ -120,14 +115,17 @@ def list_jobs(call: Call) -> dict[str, Any]:
     queue, array_job = body.get("jobQueue"), body.get("arrayJobId")
     if (queue is None) == (array_job is None):
         raise InvalidRequest("give exactly one of jobQueue and arrayJobId")
-    limit = max_results(body, default=100, maximum=1000)
+    limit = max_results(body, default=100, maximum=MAX_PAGE_SIZE)
     if array_job is not None:
         return _list_children(call, str(array_job), limit)
     queue_name = _queue(call, str(queue)).name
     keep = list_filter(body.get("filters"), body.get("jobStatus"))
     token = body.get("nextToken")
-    page = call.backend.manager().list_newest_first(
-        {QUEUE_LABEL: queue_name}, keep, limit, str(token) if token is not None else None
+    page = call.backend.manager().list_jobs(
+        labels={QUEUE_LABEL: queue_name},
+        keep=keep,
+        limit=limit,
+        next_token=str(token) if token is not None else None,
     )
     answer: dict[str, Any] = {"jobSummaryList": [job_summary(view, call.arns) for view in page.jobs]}
     if page.next_token:
@@ -139,7 +137,9 @@ def _list_children(call: Call, array_job: str, limit: int) -> dict[str, Any]:
     name, index = split_job_id(array_job)
     if index is not None:
         raise InvalidRequest("arrayJobId: give the array job's id, not one of its children's")
-    description = call.backend.manager().describe_in_full(name)
+    description = call.backend.manager().describe_jobs([name]).get(name)
+    if description is None:
+        raise JobNotFound(f"job {name!r} not found")
     if not description.children:
         raise InvalidRequest(f"arrayJobId: job {name!r} is not an array job")
     wanted = job_status(call.body.get("jobStatus"))
@@ -147,10 +147,7 @@ def _list_children(call: Call, array_job: str, limit: int) -> dict[str, Any]:
     if not isinstance(start, int):
         raise InvalidRequest("nextToken: not a token this API gave; list again from the start")
     matching = [i for i, child in enumerate(description.children) if i >= start and child.state == wanted]
-    summaries = [
-        job_summary(description.children[i], call.arns, pods_of_index(description.pods, i), index=i)
-        for i in matching[:limit]
-    ]
+    summaries = [job_summary(description.children[i], call.arns, index=i) for i in matching[:limit]]
     answer: dict[str, Any] = {"jobSummaryList": summaries}
     if len(matching) > limit:
         answer["nextToken"] = encode_token(matching[limit])
@@ -160,9 +157,7 @@ def _list_children(call: Call, array_job: str, limit: int) -> dict[str, Any]:
 def cancel_job(call: Call) -> dict[str, Any]:
     """Stop a job that has not started; a started one is left running and the call still succeeds."""
     name, reason = _job_and_reason(call)
-    manager = call.backend.manager()
-    if manager.view_job(name).state in NOT_STARTED:
-        manager.terminate_job(name, reason)
+    call.backend.manager().cancel_job(name, reason)
     return {}
 
 

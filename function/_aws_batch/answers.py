@@ -1,6 +1,6 @@
 """jobfn's views of jobs, definitions and queues in the shapes AWS Batch answers with.
 
-Pure: ``JobView`` s (with the Job manifest and pods where a detail needs them),
+Pure: ``JobView`` s (with the Job manifest where a detail shows its container),
 definitions and queues become botocore's ``JobDetail``, ``JobSummary``,
 ``JobDefinition`` and ``JobQueueDetail``. States and reasons are the core's; only
 their spelling is AWS's: times in epoch milliseconds, ids and ARNs, all-string
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._contract import ANNOTATION_PREFIX, QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
+from .._contract import ANNOTATION_PREFIX
 from .._definitions import JobDefinition
-from .._errors import DefinitionError
-from .._policy import TAGS_ANNOTATION
+from .._plan import sketch_job
 from .._queues import KUEUE_QUEUE_LABEL, JobQueue
-from .._status import FAILED, STATES, pod_index, unix_time
-from .._submission import JobView
+from .._status import STATES
+from .._submission import Attempt, JobView
 
 Json = Mapping[str, Any]
 
@@ -59,18 +58,9 @@ class Arns:
 
 
 # --- jobs ----------------------------------------------------------------------------------------
-def job_tags(view: JobView) -> dict[str, str]:
-    """The tags the job was submitted with (its jobName among them)."""
-    try:
-        tags = json.loads(view.annotations.get(TAGS_ANNOTATION) or "{}")
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-
-
 def job_name(view: JobView) -> str:
     """The jobName given at submission; a job submitted through another door is named by its id."""
-    return job_tags(view).get(JOB_NAME_TAG) or view.name.partition(":")[0]
+    return view.tags.get(JOB_NAME_TAG) or view.name.partition(":")[0]
 
 
 def created_at_ms(view: JobView) -> int:
@@ -79,8 +69,7 @@ def created_at_ms(view: JobView) -> int:
 
 def status_reason(view: JobView) -> str:
     """The core's reason, except that a terminated job gives the caller's own words, as AWS does."""
-    terminated = view.annotations.get(TERMINATION_REASON_ANNOTATION)
-    return terminated if view.state == FAILED and terminated is not None else view.reason
+    return view.termination_reason if view.termination_reason is not None else view.reason
 
 
 def _job_fields(view: JobView, arns: Arns) -> dict[str, Any]:
@@ -100,36 +89,32 @@ def _job_fields(view: JobView, arns: Arns) -> dict[str, Any]:
     return body
 
 
-def job_summary(
-    view: JobView, arns: Arns, pods: Sequence[Json] = (), index: int | None = None
-) -> dict[str, Any]:
+def job_summary(view: JobView, arns: Arns, index: int | None = None) -> dict[str, Any]:
     """A ListJobs ``JobSummary``: an array's size, a child's index, an exit code once known."""
     body = _job_fields(view, arns)
     if view.array_size is not None:
         body["arrayProperties"] = {"size": view.array_size}
     if index is not None:
         body["arrayProperties"] = {"index": index}
-    exit_code, reason, _ = _last_exit(pods)
-    if exit_code is not None:
-        body["container"] = {"exitCode": exit_code, **({"reason": reason} if reason else {})}
+    if view.attempts:
+        last = view.attempts[-1]
+        body["container"] = {"exitCode": last.exit_code, **({"reason": last.reason} if last.reason else {})}
     return body
 
 
 def job_detail(
     view: JobView,
     manifest: Json,
-    pods: Sequence[Json],
     arns: Arns,
     children: Sequence[JobView] = (),
     index: int | None = None,
 ) -> dict[str, Any]:
     """A DescribeJobs ``JobDetail`` of a job, an array job (with ``children``) or one child."""
     body = _job_fields(view, arns)
-    queue = view.labels.get(QUEUE_LABEL)
-    if queue:
-        body["jobQueue"] = arns.job_queue(queue)
+    if view.queue:
+        body["jobQueue"] = arns.job_queue(view.queue)
     body["parameters"] = {name: parameter_text(value) for name, value in view.arguments.items()}
-    body["tags"] = {k: v for k, v in job_tags(view).items() if k != JOB_NAME_TAG}
+    body["tags"] = {k: v for k, v in view.tags.items() if k != JOB_NAME_TAG}
     spec = manifest.get("spec") or {}
     container = container_properties(manifest)
     if index is not None:
@@ -141,68 +126,40 @@ def job_detail(
         body["arrayProperties"] = {"size": view.array_size, "statusSummary": summary}
         body["attempts"] = []  # the children make the attempts, as in AWS Batch
     else:
-        exit_code, reason, stream = _last_exit(pods)
-        if exit_code is not None:
-            container.update(exitCode=exit_code, reason=reason or "", logStreamName=stream)
-        body["attempts"] = _attempts(pods)
+        attempts = view.attempts or []
+        if attempts:
+            last = attempts[-1]
+            container.update(exitCode=last.exit_code, reason=last.reason, logStreamName=_log_stream(last))
+        body["attempts"] = [_attempt_detail(attempt) for attempt in attempts]
     body["container"] = container
     # Terminating sets a past deadline, which is not the timeout the job was given.
     deadline = spec.get("activeDeadlineSeconds")
-    if isinstance(deadline, int) and TERMINATION_REASON_ANNOTATION not in view.annotations:
+    if isinstance(deadline, int) and view.termination_reason is None:
         body["timeout"] = {"attemptDurationSeconds": deadline}
     if isinstance(spec.get("backoffLimit"), int):
         body["retryStrategy"] = {"attempts": spec["backoffLimit"] + 1}
     return body
 
 
-def pods_of_index(pods: Sequence[Json], index: int) -> list[Json]:
-    return [pod for pod in pods if pod_index(pod) == index]
+def _log_stream(attempt: Attempt) -> str:
+    return f"{attempt.pod}/{attempt.container}"
 
 
-def _by_creation(pods: Sequence[Json]) -> list[Json]:
-    return sorted(pods, key=lambda pod: (pod.get("metadata") or {}).get("creationTimestamp") or "")
-
-
-def _first_container_status(pod: Json) -> Json:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return statuses[0] if statuses else {}
-
-
-def _last_exit(pods: Sequence[Json]) -> tuple[int | None, str | None, str | None]:
-    """Exit code, reason and log stream (``<pod>/<container>``) of the newest finished attempt."""
-    for pod in reversed(_by_creation(pods)):
-        container = _first_container_status(pod)
-        terminated = (container.get("state") or {}).get("terminated") or {}
-        if "exitCode" in terminated:
-            stream = f"{(pod.get('metadata') or {}).get('name')}/{container.get('name')}"
-            return int(terminated["exitCode"]), terminated.get("reason"), stream
-    return None, None, None
-
-
-def _attempts(pods: Sequence[Json]) -> list[dict[str, Any]]:
-    """One ``AttemptDetail`` per pod that finished, oldest first."""
-    attempts = []
-    for pod in _by_creation(pods):
-        container = _first_container_status(pod)
-        terminated = (container.get("state") or {}).get("terminated") or {}
-        if "exitCode" not in terminated:
-            continue
-        attempt: dict[str, Any] = {
-            "container": {
-                "exitCode": int(terminated["exitCode"]),
-                "reason": terminated.get("reason") or "",
-                "logStreamName": f"{(pod.get('metadata') or {}).get('name')}/{container.get('name')}",
-            },
-            "statusReason": terminated.get("message") or terminated.get("reason") or "",
-        }
-        started = unix_time(terminated.get("startedAt") or (pod.get("status") or {}).get("startTime"))
-        stopped = unix_time(terminated.get("finishedAt"))
-        if started is not None:
-            attempt["startedAt"] = started * 1000
-        if stopped is not None:
-            attempt["stoppedAt"] = stopped * 1000
-        attempts.append(attempt)
-    return attempts
+def _attempt_detail(attempt: Attempt) -> dict[str, Any]:
+    """An ``AttemptDetail``."""
+    detail: dict[str, Any] = {
+        "container": {
+            "exitCode": attempt.exit_code,
+            "reason": attempt.reason,
+            "logStreamName": _log_stream(attempt),
+        },
+        "statusReason": attempt.message or attempt.reason,
+    }
+    if attempt.started is not None:
+        detail["startedAt"] = attempt.started * 1000
+    if attempt.stopped is not None:
+        detail["stoppedAt"] = attempt.stopped * 1000
+    return detail
 
 
 def container_properties(manifest: Json) -> dict[str, Any]:
@@ -289,10 +246,9 @@ def job_definition(definition: JobDefinition, arns: Arns) -> dict[str, Any]:
         },
         "tags": {},
     }
-    try:
-        sketch = definition.template.render({name: f"Ref::{name}" for name in definition.parameters})
-    except DefinitionError:
-        return body  # a template that computes with its values cannot be shown with placeholders
+    sketch = sketch_job(definition, lambda name: f"Ref::{name}")
+    if sketch is None:
+        return body
     body["containerProperties"] = container_properties(sketch)
     spec = sketch.get("spec") or {}
     if isinstance(spec.get("activeDeadlineSeconds"), int):

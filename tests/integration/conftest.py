@@ -9,6 +9,7 @@ import pytest
 
 from jobfn._contract import JobSigner
 from jobfn._definitions import JobDefinitions
+from jobfn._kube import KubeApi
 from jobfn._manager import JobManager
 
 DEFINITIONS_DIR = Path(__file__).parent.parent / "data" / "definitions"
@@ -23,4 +24,4 @@ def core_definitions() -> JobDefinitions:
 @pytest.fixture
 def manager(namespace: str, api_client: Any, core_definitions: JobDefinitions) -> JobManager:
     """A manager signing with ``jobfn-test`` in the test's own namespace."""
-    return JobManager(namespace, JobSigner(SIGNATURE), core_definitions, api_client=api_client)
+    return JobManager(namespace, JobSigner(SIGNATURE), core_definitions, api=KubeApi(api_client))

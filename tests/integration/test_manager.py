@@ -22,7 +22,9 @@ from jobfn._errors import (
     TooManyRequests,
     Unavailable,
 )
+from jobfn._kube import KubeApi
 from jobfn._manager import JobManager
+from jobfn._retention import RetentionChange
 from jobfn._submission import Overrides, Submission
 from tests.helpers import wait_for
 
@@ -121,7 +123,10 @@ def test_hot_reload_while_the_manager_is_in_use(
     path = tmp_path / "definitions.yaml"
     path.write_text(core)
     manager = JobManager(
-        namespace, JobSigner("jobfn-test"), DefinitionsFile(path, reload_interval_seconds=0.05), api_client
+        namespace,
+        JobSigner("jobfn-test"),
+        DefinitionsFile(path, reload_interval_seconds=0.05),
+        KubeApi(api_client),
     )
     manager.submit(Submission("echo", {"message": "before"}))
     renamed = core.replace("- name: fail\n", "- name: fail-renamed\n")
@@ -197,7 +202,7 @@ def test_pods_of_many_jobs_are_read_in_batches_and_match_each_jobs_own(manager: 
         wait_for(lambda name=name: state_of(manager, name, "SUCCEEDED"), timeout=90)
     jobs = [manager.read_job(name) for name in names]
 
-    by_uid = manager.pods_of_jobs(jobs, per_request=2)  # two requests: 2 jobs, then 1
+    by_uid = manager.store.pods_of(jobs)
 
     for job in jobs:
         own = {pod["metadata"]["name"] for pod in manager.job_pods(job["metadata"]["name"])}
@@ -205,14 +210,14 @@ def test_pods_of_many_jobs_are_read_in_batches_and_match_each_jobs_own(manager: 
     assert len(by_uid[jobs[0]["metadata"]["uid"]]) == 2
 
 
-def test_describe_many_matches_describing_each_and_leaves_out_unknown_jobs(manager: JobManager) -> None:
+def test_describing_many_matches_describing_each_and_leaves_out_unknown_jobs(manager: JobManager) -> None:
     name = manager.submit(Submission("echo", {"message": "many"}, Overrides(array_size=2))).name
     wait_for(lambda: state_of(manager, name, "SUCCEEDED"), timeout=90)
 
-    described = manager.describe_many([name, "no-such-job", name])
+    described = manager.describe_jobs([name, "no-such-job", name])
 
     assert list(described) == [name]
-    one = manager.describe_in_full(name)
+    one = manager.describe_jobs([name])[name]
     assert described[name].view == one.view and described[name].children == one.children
     assert sorted(p["metadata"]["name"] for p in described[name].pods) == sorted(
         p["metadata"]["name"] for p in one.pods
@@ -253,7 +258,10 @@ def test_listing_pages_and_filters(manager: JobManager) -> None:
 
 def test_retention_hold_sets_the_annotation(manager: JobManager) -> None:
     name = manager.submit(Submission("echo", {"message": "keep"})).name
-    assert manager.set_deletion_time(name, 4_000_000_000).deletion_time == 4_000_000_000
+    assert (
+        manager.change_retention(name, RetentionChange("delete_after", 4_000_000_000)).deletion_time
+        == 4_000_000_000
+    )
 
 
 def test_pre_create_hook_changes_the_job(
@@ -263,7 +271,9 @@ def test_pre_create_hook_changes_the_job(
         job["metadata"]["annotations"]["audited"] = "yes"
         return job
 
-    manager = JobManager(namespace, JobSigner("jobfn-test"), core_definitions, api_client, pre_create=hook)
+    manager = JobManager(
+        namespace, JobSigner("jobfn-test"), core_definitions, KubeApi(api_client), pre_create=hook
+    )
     name = manager.submit(Submission("echo", {"message": "x"})).name
     assert raw_job(api_client, namespace, name)["metadata"]["annotations"]["audited"] == "yes"
 
@@ -271,7 +281,7 @@ def test_pre_create_hook_changes_the_job(
 def test_jobs_of_another_signature_are_not_found(
     manager: JobManager, api_client: Any, namespace: str
 ) -> None:
-    other = JobManager(namespace, JobSigner("someone-else"), manager.definitions, api_client)
+    other = JobManager(namespace, JobSigner("someone-else"), manager.definitions, KubeApi(api_client))
     name = other.submit(Submission("echo", {"message": "theirs"})).name
     with pytest.raises(JobNotFound):
         manager.describe_job(name)
@@ -286,8 +296,10 @@ def test_unknown_job_is_not_found(manager: JobManager) -> None:
 def test_stale_mark_never_overwrites_and_stale_delete_never_deletes(manager: JobManager) -> None:
     name = manager.submit(Submission("echo", {"message": "x"})).name
     seen = manager.read_job(name)
-    manager.set_deletion_time(name, 4_000_000_000)  # a user's hold lands after we read
-    assert manager.mark_deletion_time(seen, 1) is False
+    manager.change_retention(
+        name, RetentionChange("delete_after", 4_000_000_000)
+    )  # a user's hold lands after we read
+    assert manager.mark_deletion_time(seen, 1) is None
     assert manager.read_job(name)["metadata"]["annotations"]["job_deletion_time_unix_sec"] == "4000000000"
     assert manager.delete_job(seen) is False
     assert manager.read_job(name)
@@ -296,6 +308,6 @@ def test_stale_mark_never_overwrites_and_stale_delete_never_deletes(manager: Job
 def test_unreachable_api_is_unavailable(namespace: str, core_definitions: JobDefinitions) -> None:
     configuration = k8s.Configuration(host="https://127.0.0.1:1")
     configuration.retries = False
-    manager = JobManager(namespace, JobSigner("x"), core_definitions, k8s.ApiClient(configuration))
+    manager = JobManager(namespace, JobSigner("x"), core_definitions, KubeApi(k8s.ApiClient(configuration)))
     with pytest.raises(Unavailable, match="cannot be reached"):
         manager.submit(Submission("echo", {"message": "x"}))

@@ -8,7 +8,7 @@ from cloudevents.http import CloudEvent
 from kubernetes import client as k8s
 
 from jobfn._contract import JOB_NAME_POD_LABEL
-from jobfn._retention import HOLD_FOREVER
+from jobfn._retention import HOLD_FOREVER, RetentionChange
 from jobfn._status import terminal_time
 from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE, ArchiveError
 from tests.helpers import wait_for
@@ -92,11 +92,11 @@ def test_mark_is_terminal_time_plus_retention_and_nothing_is_deleted_early(
 def test_a_users_hold_is_respected(namespace: str, api_client: Any) -> None:
     manager = job_manager(namespace, api_client)
     held_while_running = submit(manager, run_ms="1500")
-    manager.set_deletion_time(held_while_running, HOLD_FOREVER)
+    manager.change_retention(held_while_running, RetentionChange("delete_after", HOLD_FOREVER))
     held_after = submit(manager)
     wait_until_terminal(manager, [held_while_running, held_after])
     reap(namespace, api_client, succeeded=3600)  # marks held_after for an hour from now
-    manager.set_deletion_time(held_after, HOLD_FOREVER)  # the user extends it
+    manager.change_retention(held_after, RetentionChange("delete_after", HOLD_FOREVER))  # the user extends it
 
     summary, records = reap(namespace, api_client)  # retention 0 now: only holds keep them
 
@@ -128,7 +128,9 @@ def test_a_running_job_is_never_marked_nor_deleted(namespace: str, api_client: A
     manager = job_manager(namespace, api_client)
     running = submit(manager, run_ms="forever")
     running_with_past_time = submit(manager, run_ms="forever")
-    manager.set_deletion_time(running_with_past_time, 1)  # "due" since 1970, but not finished
+    manager.change_retention(
+        running_with_past_time, RetentionChange("delete_after", 1)
+    )  # "due" since 1970, but not finished
 
     summary, records = reap(namespace, api_client)
 
@@ -187,7 +189,9 @@ def test_a_hold_set_after_the_reaper_read_the_job_wins(namespace: str, api_clien
     manager = job_manager(namespace, api_client)
     name = submit(manager)
     wait_until_terminal(manager, [name])
-    sink = SwapsTheJobWhileArchiving(lambda job_name: manager.set_deletion_time(job_name, HOLD_FOREVER))
+    sink = SwapsTheJobWhileArchiving(
+        lambda job_name: manager.change_retention(job_name, RetentionChange("delete_after", HOLD_FOREVER))
+    )
 
     summary, _ = reap(namespace, api_client, sink=sink)
 

@@ -27,11 +27,12 @@ from kubernetes import client as k8s
 
 from jobfn._contract import JobSigner
 from jobfn._definitions import JobDefinitions
+from jobfn._kube import KubeApi
 from jobfn._manager import JobManager
 from jobfn._status import is_terminal
 from jobfn._submission import Submission
 from jobfn.reaper._archive import ArchiveSink, StdoutSink
-from jobfn.reaper._reaping import CountingJobManager, Reaper, RunSummary, retention_policy
+from jobfn.reaper._reaping import Reaper, RunSummary, retention_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "jobfn-reaper-test"
@@ -101,7 +102,7 @@ def definitions() -> JobDefinitions:
 
 
 def job_manager(namespace: str, api_client: k8s.ApiClient, signature: str = SIGNATURE) -> JobManager:
-    return JobManager(namespace, JobSigner(signature), definitions(), api_client=api_client)
+    return JobManager(namespace, JobSigner(signature), definitions(), api=KubeApi(api_client))
 
 
 def submit(manager: JobManager, definition: str = "quick", **arguments: Any) -> str:
@@ -153,7 +154,7 @@ def reap(
 ) -> tuple[RunSummary, list[dict[str, Any]]]:
     """One in-process run, as ``python -m reaper`` does it; the summary and the stdout records."""
     out = io.StringIO()
-    manager = CountingJobManager(namespace, JobSigner(signature), JobDefinitions(), api_client=api_client)
+    manager = JobManager(namespace, JobSigner(signature), JobDefinitions(), api=KubeApi(api_client))
     policy = retention_policy(succeeded, failed, definitions())
     summary = Reaper(manager, policy, sink or StdoutSink(out), **options).run()
     return summary, [json.loads(line) for line in out.getvalue().splitlines()]

@@ -15,7 +15,6 @@ from jobfn._aws_batch.answers import (
     job_detail,
     job_queue,
     job_summary,
-    pods_of_index,
     resource_requirements,
 )
 from jobfn._contract import QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
@@ -90,7 +89,7 @@ def test_a_finished_job_is_described_with_times_in_milliseconds_and_its_exit_cod
         pod("p1", "Failed", exit_code=3),
         pod("p2", "Succeeded", exit_code=0, created="2026-03-01T12:00:07Z"),
     ]
-    detail = job_detail(job_view(manifest, pods), manifest, pods, ARNS)
+    detail = job_detail(job_view(manifest, pods), manifest, ARNS)
     assert detail["jobId"] == "hello-abc"
     assert detail["jobArn"] == "arn:aws:batch:eu-west-1:123456789012:job/hello-abc"
     assert detail["jobName"] == "nightly"
@@ -124,7 +123,7 @@ def test_a_finished_job_is_described_with_times_in_milliseconds_and_its_exit_cod
 def test_a_terminated_job_gives_the_caller_s_reason_and_no_timeout() -> None:
     manifest = job(conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}])
     manifest["metadata"]["annotations"][TERMINATION_REASON_ANNOTATION] = "operator said stop"
-    detail = job_detail(job_view(manifest, []), manifest, [], ARNS)
+    detail = job_detail(job_view(manifest, []), manifest, ARNS)
     assert (detail["status"], detail["statusReason"]) == ("FAILED", "operator said stop")
     assert "timeout" not in detail
 
@@ -141,19 +140,19 @@ def test_an_array_job_summarises_its_children_and_each_child_has_its_own_state()
     children = array_child_views(manifest, pods)
     assert [c.name for c in children] == [f"hello-abc:{i}" for i in range(6)]
     assert [c.state for c in children] == ["SUCCEEDED"] * 3 + ["RUNNING", "STARTING", "PENDING"]
-    parent = job_detail(job_view(manifest, pods), manifest, pods, ARNS, children)
+    parent = job_detail(job_view(manifest, pods), manifest, ARNS, children)
     assert parent["arrayProperties"] == {
         "size": 6,
         "statusSummary": {"SUBMITTED": 0, "PENDING": 1, "RUNNABLE": 0, "STARTING": 1, "RUNNING": 1,
                           "SUCCEEDED": 3, "FAILED": 0},
     }  # fmt: skip
     assert "exitCode" not in parent["container"] and parent["attempts"] == []
-    child = job_detail(children[4], manifest, pods_of_index(pods, 4), ARNS, index=4)
+    child = job_detail(children[4], manifest, ARNS, index=4)
     assert child["jobId"] == "hello-abc:4"
     assert child["arrayProperties"] == {"index": 4}
     assert child["jobName"] == "nightly"
     assert [a["container"]["exitCode"] for a in child["attempts"]] == [1]
-    summary = job_summary(children[0], ARNS, pods_of_index(pods, 0), index=0)
+    summary = job_summary(children[0], ARNS, index=0)
     assert summary["arrayProperties"] == {"index": 0}
     assert summary["container"] == {"exitCode": 0, "reason": "Completed"}
 
@@ -166,7 +165,7 @@ def test_a_failed_array_job_fails_its_unfinished_children_with_its_reason() -> N
     manifest["metadata"]["annotations"][TERMINATION_REASON_ANNOTATION] = "enough"
     children = array_child_views(manifest, [])
     assert [c.state for c in children] == ["FAILED", "SUCCEEDED", "FAILED"]
-    assert job_detail(children[0], manifest, [], ARNS, index=0)["statusReason"] == "enough"
+    assert job_detail(children[0], manifest, ARNS, index=0)["statusReason"] == "enough"
 
 
 def test_a_job_that_is_no_array_has_no_children() -> None:

@@ -9,9 +9,9 @@ import pytest
 from jobfn._errors import InvalidRequest
 from jobfn._rest_parsing import (
     DEFAULT_TERMINATION_REASON,
-    deletion_time_from_body,
     int_from_query,
     labels_from_query,
+    retention_change,
     submission_from_body,
     termination_reason,
 )
@@ -118,12 +118,14 @@ def test_termination_reason_defaults_and_is_checked() -> None:
 
 def test_retention_hold_set_and_extend() -> None:
     now = 1_000_000
-    assert deletion_time_from_body({"hold": True}, None, now) == HOLD_FOREVER
-    assert deletion_time_from_body({"delete_after": 5}, None, now) == 5
-    assert deletion_time_from_body({"extend_seconds": 60}, None, now) == now + 60
-    assert deletion_time_from_body({"extend_seconds": 60}, now + 100, now) == now + 160
-    assert deletion_time_from_body({"extend_seconds": 60}, now - 100, now) == now + 60  # past: from now
-    assert deletion_time_from_body({"extend_seconds": 60}, HOLD_FOREVER, now) == HOLD_FOREVER
+    assert retention_change({"hold": True}).deletion_time(None, now) == HOLD_FOREVER
+    assert retention_change({"delete_after": 5}).deletion_time(None, now) == 5
+    assert retention_change({"extend_seconds": 60}).deletion_time(None, now) == now + 60
+    assert retention_change({"extend_seconds": 60}).deletion_time(now + 100, now) == now + 160
+    assert (
+        retention_change({"extend_seconds": 60}).deletion_time(now - 100, now) == now + 60
+    )  # past: from now
+    assert retention_change({"extend_seconds": 60}).deletion_time(HOLD_FOREVER, now) == HOLD_FOREVER
 
 
 @pytest.mark.parametrize(
@@ -142,4 +144,4 @@ def test_retention_hold_set_and_extend() -> None:
 )
 def test_retention_requests_that_are_not_exactly_one_valid_choice_are_refused(body: Any) -> None:
     with pytest.raises(InvalidRequest):
-        deletion_time_from_body(body, None, 0)
+        retention_change(body)

@@ -1,0 +1,79 @@
+"""Submission planning: from definitions and a submission to the exact Job to create, in one pure step.
+
+Validate the caller and the arguments, render the template, force jobfn's identity
+and the caller's overrides onto it, and route it to its queue: each core module is
+visited once, and nothing here does I/O, so every rule of a submission is tested
+without a cluster. The manager only does what needs the API (cap check, create).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._contract import JobSigner, keyed_job_name, random_job_name
+from ._definitions import JobDefinition, JobDefinitions
+from ._errors import DefinitionError, InvalidRequest
+from ._policy import check_caller_allowed, check_labels, shape_job
+from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, Submission
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a submission will create: the definition it follows and the Job manifest."""
+
+    definition: JobDefinition
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        name: str = self.manifest["metadata"]["name"]
+        return name
+
+
+def plan_submission(
+    definitions: JobDefinitions,
+    submission: Submission,
+    signer: JobSigner,
+    namespace: str,
+    random_name: Callable[[str], str] = random_job_name,
+) -> JobPlan:
+    """The Job ``submission`` asks for, or the 4xx error saying everything wrong with it.
+
+    With an idempotency key the name is the key's one name, so retries of a
+    submission plan the same Job; without one, ``random_name`` draws it.
+    """
+    definition = definitions.get(submission.definition)
+    check_caller_allowed(definition, submission.caller)
+    arguments = definition.validate(submission.arguments)
+    key = submission.idempotency_key
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidRequest(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    queue = None
+    if submission.queue is not None:
+        check_labels({"queue": submission.queue})
+        queue = definitions.queues.get(submission.queue)
+    manifest = shape_job(
+        definition.template.render(arguments),
+        name=keyed_job_name(definition.name, key) if key is not None else random_name(definition.name),
+        namespace=namespace,
+        signer=signer,
+        definition=definition,
+        submission=submission,
+        arguments=arguments,
+    )
+    if queue is not None:
+        queue.apply(manifest)
+    return JobPlan(definition, manifest)
+
+
+def sketch_job(definition: JobDefinition, placeholder: Callable[[str], str]) -> dict[str, Any] | None:
+    """The definition's Job with each parameter shown as ``placeholder(name)`` (AWS's ``Ref::name``).
+
+    None for a template that computes with its values, which placeholders cannot show.
+    """
+    try:
+        return definition.template.render({name: placeholder(name) for name in definition.parameters})
+    except DefinitionError:
+        return None
