@@ -260,6 +260,9 @@ def build_images(only: set[str] | None = None, catalog: list[Image] | None = Non
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             _prune_archives(image)
+            if not image.bases and not any(image in other.bases for other in catalog):
+                # A one-layer image nothing builds on: its archive is all that is needed.
+                buildah.run("rmi", image.refs[0])
             results.append(BuiltImage(image, archive, time.monotonic() - started))
         if buildah is not None:
             buildah.prune()
