@@ -97,6 +97,9 @@ def _key(*parts: str) -> str:
 
 
 def _output(*argv: str) -> str:
+    """A tool's answer, or "" when it is not installed (yet): keys then say so and differ."""
+    if not shutil.which(argv[0]):
+        return ""
     return subprocess.run(list(argv), capture_output=True, text=True, check=False).stdout.strip()
 
 
@@ -177,7 +180,11 @@ def _project(name: str, ref: str, containerfile: Path, base: Image) -> Image:
 
 
 def images() -> list[Image]:
-    """Every image, bases before the images built on them, keys computed now."""
+    """Every image, bases before the images built on them, keys computed now.
+
+    Missing build tools are installed first: the keys read their versions.
+    """
+    ensure_tools()
     env = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
     python = _debian(
         "python",
@@ -233,7 +240,6 @@ def _prune_archives(image: Image) -> None:
 
 def build_images(only: set[str] | None = None, catalog: list[Image] | None = None) -> list[BuiltImage]:
     """Build every image (or those named, and their bases) whose archive is not cached."""
-    ensure_tools()
     catalog = catalog if catalog is not None else images()
     wanted = {image.name for image in catalog} if only is None else set(only)
     wanted |= {base.name for image in catalog if image.name in wanted for base in image.bases}
