@@ -2,6 +2,7 @@
 
     python -m tests.cluster up|down|status|kubeconfig
     python -m tests.cluster stop|start|pause|resume <component>    (fault tests)
+    python -m tests.cluster images [--containerd ADDRESS]          (the real node's images)
 
 The environment picks the cluster: JOBFN_CLUSTER_DIR, JOBFN_APISERVER_PORT and
 JOBFN_CLUSTER_COMPONENTS (see localcluster.py); unset, it is the shared one.
@@ -13,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.cluster import localcluster
 
@@ -45,6 +47,19 @@ def _kubeconfig() -> int:
     path = localcluster.kubeconfig_path()
     print(path)
     return 0 if path.exists() else 1
+
+
+def _images(containerd: Path | None) -> int:
+    from tests.cluster import images  # buildah and friends are only needed for this command
+
+    for built in images.build_images():
+        took = "cached" if built.seconds is None else f"built in {built.seconds:.1f}s"
+        print(f"{built.image.name:10} {built.size / 2**20:7.1f} MiB  {took:18} {' '.join(built.image.refs)}")
+    if containerd is not None:
+        started = time.monotonic()
+        images.ensure_images(containerd)
+        print(f"imported into {containerd} in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0
 
 
 def _stop_component(component: str) -> int:
@@ -89,12 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=[*COMMANDS, *COMPONENT_COMMANDS],
+        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images"],
         help="up: start (idempotent); down: stop and wipe state; stop/start/pause/resume one component",
     )
     parser.add_argument("component", nargs="?", choices=localcluster.COMPONENTS)
+    parser.add_argument(
+        "--containerd", type=Path, help="images: also import into the containerd at this socket"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "images":
+            return _images(args.containerd)
         if args.command in COMPONENT_COMMANDS:
             if args.component is None:
                 parser.error(f"{args.command} needs a component")
