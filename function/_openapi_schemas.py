@@ -29,6 +29,8 @@ _JOB_FIELDS = [
     "array_size",
     "labels",
     "counts",
+    "queue",
+    "tags",
 ]
 
 
@@ -78,6 +80,19 @@ def component_schemas() -> dict[str, Schema]:
             },
         },
     }
+    attempt: Schema = {
+        "type": "object",
+        "required": ["pod", "container", "exit_code", "reason", "message", "started", "stopped"],
+        "properties": {
+            "pod": {"type": "string"},
+            "container": {"type": "string"},
+            "exit_code": {"type": "integer"},
+            "reason": {"type": "string", "description": "Completed, Error, OOMKilled, ..."},
+            "message": {"type": "string"},
+            "started": _NULLABLE_INT,
+            "stopped": _NULLABLE_INT,
+        },
+    }
     counts: Schema = {
         "type": "object",
         "required": ["active", "succeeded", "failed"],
@@ -100,7 +115,14 @@ def component_schemas() -> dict[str, Schema]:
             "array_size": _NULLABLE_INT,
             "labels": _STRING_MAP,
             "counts": counts,
+            "queue": {"type": "string", "nullable": True, "description": "The queue it was submitted to"},
+            "tags": _STRING_MAP,
             "pods": {"type": "array", "items": pod, "description": "Only when one job is described"},
+            "attempts": {
+                "type": "array",
+                "items": attempt,
+                "description": "Finished tries, oldest first; only when one job is described",
+            },
             "job_name": {"type": "string", "description": "Only for a k8s-jobs style submission"},
         },
     }

@@ -193,7 +193,7 @@ class JobStore:
                 "GET",
                 f"{self._pods_path}/{pod}/log",
                 query=query,
-                accept="text/plain",
+                accept="*/*",  # the log is text whatever is asked; the server refuses text/plain
                 doing=f"read logs of pod {pod!r}",
             )
         except (InvalidRequest, NotFound) as error:

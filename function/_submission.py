@@ -131,6 +131,8 @@ class JobView:
             "array_size": self.array_size,
             "labels": dict(self.labels),
             "counts": {"active": self.active, "succeeded": self.succeeded, "failed": self.failed},
+            "queue": self.queue,
+            "tags": dict(self.tags),
         }
         if self.pods is not None:
             body["pods"] = [
@@ -142,6 +144,19 @@ class JobView:
                     "containers": pod.containers,
                 }
                 for pod in self.pods
+            ]
+        if self.attempts is not None:
+            body["attempts"] = [
+                {
+                    "pod": attempt.pod,
+                    "container": attempt.container,
+                    "exit_code": attempt.exit_code,
+                    "reason": attempt.reason,
+                    "message": attempt.message,
+                    "started": attempt.started,
+                    "stopped": attempt.stopped,
+                }
+                for attempt in self.attempts
             ]
         return body
 
