@@ -72,10 +72,11 @@ class JobManagerFactory:
 
     @classmethod
     def from_vars(cls, signature: str, namespace: str, job_definitions_file_path: str) -> JobManagerFactory:
-        """A factory over the definitions file at ``job_definitions_file_path``, re-read when it changes."""
-        api_client = library_api_client()
-        register = ReloadingJobDefinitionsRegister(job_definitions_file_path, api_client)
-        return cls(namespace, signature, register, api_client)
+        """A factory over the definitions file at ``job_definitions_file_path``, re-read when it changes.
+
+        Nothing is read or connected until the first manager is used.
+        """
+        return cls(namespace, signature, ReloadingJobDefinitionsRegister(job_definitions_file_path))
 
     def manager(self) -> JobManager:
         """A manager on this factory's namespace, signature and definitions."""
