@@ -6,6 +6,8 @@ whose server does not exist, and only calls that never send a request are made.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,24 @@ def test_factory_from_env_reads_the_three_variables() -> None:
     assert (factory.namespace, factory.signature) == ("notdefault", "xyz")
     assert isinstance(factory.register, ReloadingJobDefinitionsRegister)
     assert factory.register.file.path == Path("/etc/foo")
+
+
+# --- the public surface ------------------------------------------------------------------
+def test_k8s_jobs_is_a_submodule_whose_names_do_not_shadow_jobfns() -> None:
+    import jobfn
+
+    fresh = "import jobfn; print(jobfn.k8s_jobs.JobManager.__module__, jobfn.JobManager.__module__)"
+    root = Path(__file__).resolve().parents[2]
+    answer = subprocess.run(
+        [sys.executable, "-c", fresh], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.split() == ["jobfn.k8s_jobs._manager", "jobfn._manager"]
+    from jobfn._manager import JobManager as NativeJobManager
+
+    assert jobfn.k8s_jobs.JobManager is JobManager
+    assert jobfn.JobManager is NativeJobManager
+    assert "k8s_jobs" not in jobfn.__all__
+    assert set(jobfn.k8s_jobs.__all__) >= {
+        "JobSigner", "JobManager", "JobDeleter", "JobManagerFactory", "StaticJobDefinitionsRegister",
+        "JobGenerator", "StaticSpecSource", "YamlStringSpecSource", "YamlFileSpecSource", "ConfigMapSpecSource",
+    }  # fmt: skip
