@@ -121,6 +121,10 @@ def test_a_k8s_jobs_program_runs_end_to_end(
     assert pod.startswith(hello) and list(containers) == ["bob"]
     assert "[kwok] simulated output line 1" in "\n".join(containers["bob"])
 
+    # (the test lets a few seconds pass, so that "from when it finished" and "from now" differ)
+    finished_at = manager.read_job(hello).status.completion_time.timestamp()
+    wait_for(lambda: time.time() > finished_at + 3, what="3 s since the job finished")
+
     deleter = JobDeleter(manager)
     archived: list[str] = []
     deleter.mark_jobs_for_deletion(retention_period_sec=3600)
@@ -128,7 +132,6 @@ def test_a_k8s_jobs_program_runs_end_to_end(
     # ------------------------------------------------------------------------------------------
     assert archived == [], "nothing is due before its deletion time"
     marked = manager.read_job(hello).metadata.annotations[DELETION_TIME]
-    finished_at = manager.read_job(hello).status.completion_time.timestamp()
     assert abs(int(marked) - (finished_at + 3600)) <= 1, "retention counts from when the job finished"
 
     # An operator brings the deletion time forward: the job is now due.
