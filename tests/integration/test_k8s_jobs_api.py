@@ -271,3 +271,35 @@ def test_file_and_config_map_spec_sources(namespace: str, api_client: Any, tmp_p
     assert from_file.spec.template.spec.containers[0].command == ["echo", "f"]
     assert from_map.spec.template.spec.containers[0].command == ["echo", "m"]
     assert register.get_generator("config-map").spec_source.get({"name": "m"})["metadata"]["name"] == "cm"
+
+
+def test_factory_definitions_file_with_a_config_map_spec_and_hot_reload(
+    namespace: str, api_client: Any, tmp_path: Path, kubernetes_default_configuration: None
+) -> None:
+    from jobfn.k8s_jobs import JobManagerFactory
+
+    config_map = k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(name="helloworld"), data={"helloworld": spec("cm")}
+    )
+    k8s.CoreV1Api(api_client).create_namespaced_config_map(namespace, config_map)
+    definitions = tmp_path / "job_definitions"
+    via_map = (
+        f"- name: via-map\n  spec_config_map_name: helloworld\n  spec_config_map_namespace: {namespace}\n"
+    )
+    definitions.write_text(via_map)
+    manager = JobManagerFactory.from_vars(SIGNATURE, namespace, str(definitions)).manager()
+    job = manager.read_job(manager.create_job("via-map", {"name": "m"}))
+    assert job.spec.template.spec.containers[0].command == ["echo", "m"]
+    with pytest.raises(NotFoundException):
+        manager.create_job("added-later", {"name": "x"})
+
+    definitions.write_text(via_map + f"- name: added-later\n  spec: |\n{indented(spec('later'), 4)}\n")
+
+    def create_added() -> str | None:
+        try:
+            return manager.create_job("added-later", {"name": "x"})
+        except NotFoundException:
+            return None
+
+    added = wait_for(create_added, timeout=10, what="the edited definitions file loaded")
+    assert [j.metadata.name for j in manager.list_jobs("added-later")] == [added]
