@@ -30,8 +30,6 @@ PreCreate = Callable[["V1Job"], None]
 class JobManager:
     """Creates, finds, reads, deletes jobs of one signature and reports their status and logs."""
 
-    JOB_LOGS_LIMIT_BYTES = 1024**3
-
     class JobStatus(Enum):
         RUNNING = "Running"
         COMPLETE = "Complete"
@@ -124,18 +122,14 @@ class JobManager:
         return to_v1_job(self.jobfn_manager.read_job(job_name))
 
     def job_logs(self, job_name: str, limit: int | None = 200) -> LogsByPodAndContainer:
-        """The last ``limit`` lines of each container of each pod: ``{pod: {container: [lines]}}``."""
+        """The last ``limit`` lines of each container of each pod: ``{pod: {container: [lines]}}``.
+
+        Each container's log is capped at jobfn's limit (1 MiB), not k8s-jobs' 1 GiB.
+        """
         logs: dict[str, dict[str, list[str]]] = {}
-        for log in self.jobfn_manager.job_logs(
-            job_name, tail_lines=limit, limit_bytes=self.JOB_LOGS_LIMIT_BYTES
-        ):
+        for log in self.jobfn_manager.job_logs(job_name, tail_lines=limit):
             if log.truncated:
-                logger.warning(
-                    "logs of pod %s of job %s were cut at %d bytes",
-                    log.pod,
-                    job_name,
-                    self.JOB_LOGS_LIMIT_BYTES,
-                )
+                logger.warning("logs of pod %s of job %s were cut short", log.pod, job_name)
             logs.setdefault(log.pod, {})[log.container] = log.text.split("\n")
         return logs
 
