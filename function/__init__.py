@@ -3,6 +3,8 @@
 The public library surface (what k8s-jobs users switch to) is re-exported here.
 ``JobManager`` and friends load the Kubernetes client, which is slow to import, so
 they are resolved on first use rather than when this package is imported.
+``jobfn.k8s_jobs`` is k8s-jobs 0.2.0's API, drop-in; its names (its own ``JobManager``
+among them) stay in that submodule.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "k8s_jobs":
+        return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
