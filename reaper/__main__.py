@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from jobfn._contract import DEFINITIONS_PATH_ENV
 from jobfn._errors import ConfigurationError, JobfnError
 
 from ._settings import ReaperSettings, load_settings
@@ -97,7 +98,7 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
             ).current()
         except JobfnError as error:
             raise ConfigurationError(
-                f"JOB_DEFINITIONS_CONFIG_PATH={str(settings.definitions_path)!r}: {error.message}"
+                f"{DEFINITIONS_PATH_ENV}={str(settings.definitions_path)!r}: {error.message}"
             ) from None
     sink: ArchiveSink = (
         HttpSink(settings.sink, settings.sink_timeout_seconds, settings.workers)
