@@ -25,7 +25,7 @@ import jsonschema
 import yaml
 
 from ._contract import is_label_value
-from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from ._errors import DefinitionError, DefinitionNotFound, DefinitionsNotLoaded, InvalidArguments
 from ._queues import JobQueues, parse_queues
 from ._submission import OVERRIDE_NAMES
 from ._templating import JobTemplate
@@ -360,6 +360,15 @@ def _string_list(raw: Mapping[str, Any], key: str, fail: Callable[[str], Definit
     return value
 
 
+def _problem(error: OSError | DefinitionError | UnicodeDecodeError) -> str:
+    """What is wrong with the definitions file, in words that name no server path."""
+    if isinstance(error, DefinitionError):
+        return error.message
+    if isinstance(error, OSError):
+        return f"the definitions file cannot be read: {error.strerror or type(error).__name__}"
+    return f"the definitions file is not UTF-8 text (byte {error.start})"
+
+
 class DefinitionsFile:
     """The definitions file, re-read when it (or a template file it names) changes.
 
@@ -385,7 +394,7 @@ class DefinitionsFile:
         self.last_error: str | None = None
 
     def current(self) -> JobDefinitions:
-        """The newest good definitions; raises DefinitionError when none ever loaded."""
+        """The newest good definitions; raises DefinitionsNotLoaded while none has loaded."""
         now = time.monotonic()
         if now >= self._next_check:
             with self._lock:
@@ -393,7 +402,8 @@ class DefinitionsFile:
                     self._reload_if_changed()
                     self._next_check = now + self.reload_interval_seconds
         if self._definitions is None:
-            raise DefinitionError(f"no job definitions loaded from {self.path}: {self.last_error}")
+            # The caller's answer names no server path (the log line above names it).
+            raise DefinitionsNotLoaded(f"no job definitions are loaded yet: {self.last_error}")
         return self._definitions
 
     def _stat(self) -> tuple[Any, ...]:
@@ -415,7 +425,7 @@ class DefinitionsFile:
             text = self.path.read_text(encoding="utf-8")
             definitions = JobDefinitions.from_yaml(text, self.path.parent, self._read_config_map)
         except (OSError, DefinitionError, UnicodeDecodeError) as error:
-            message = error.message if isinstance(error, DefinitionError) else str(error)
+            message = _problem(error)
             self.last_error = message
             kept = "keeping the last good definitions" if self._definitions else "none loaded"
             logger.error("definitions file %s is invalid (%s): %s", self.path, kept, message)

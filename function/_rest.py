@@ -16,7 +16,6 @@ import flask
 from werkzeug.routing import Map, Rule
 
 from . import _openapi as openapi
-from ._errors import DefinitionError, Unavailable
 from ._metrics import exposition
 from ._rest_parsing import (
     deletion_time_from_body,
@@ -182,10 +181,7 @@ def healthz(call: Call) -> flask.Response:
 
 def readyz(call: Call) -> flask.Response:
     """Readiness: definitions are loaded and the Kubernetes API answers."""
-    try:
-        count = call.service.check_ready()
-    except DefinitionError as error:
-        raise Unavailable(f"not ready: {error.message}") from None
+    count = call.service.check_ready()  # Unavailable (503) unless ready
     body: dict[str, object] = {"status": "ready", "definitions": count}
     problem = call.service.definitions_problem()
     if problem:

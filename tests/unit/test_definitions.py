@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobfn._definitions import DefinitionsFile, JobDefinitions
-from jobfn._errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from jobfn._errors import DefinitionError, DefinitionNotFound, DefinitionsNotLoaded, InvalidArguments
 
 CORE = Path(__file__).parent.parent / "data" / "definitions" / "core.yaml"
 JOB = """
@@ -186,7 +186,9 @@ def test_broken_edit_keeps_the_last_good_definitions_and_logs_why(
     assert source.last_error is None
 
 
-def test_no_good_definitions_ever_is_a_definition_error(tmp_path: Path) -> None:
+def test_no_good_definitions_yet_is_unavailable_naming_no_path(tmp_path: Path) -> None:
     source = DefinitionsFile(tmp_path / "missing.yaml")
-    with pytest.raises(DefinitionError, match=r"missing\.yaml"):
+    with pytest.raises(DefinitionsNotLoaded, match="No such file") as raised:
         source.current()
+    assert raised.value.status == 503 and raised.value.retry_after >= 1
+    assert str(tmp_path) not in raised.value.message and "missing.yaml" not in raised.value.message
