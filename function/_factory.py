@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ._contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, JobSigner
-from ._definitions import DefinitionsFile
+from ._definitions_file import DefinitionsFile
 from ._errors import ConfigurationError
 from ._kube import api_client_from_environment
 from ._manager import JobManager, PreCreateHook

@@ -15,7 +15,8 @@ import flask
 
 from ._auth import TokenAuthenticator
 from ._contract import DEFINITIONS_PATH_ENV
-from ._definitions import DefinitionsFile, JobDefinitions
+from ._definitions import JobDefinitions
+from ._definitions_file import DefinitionsFile
 from ._errors import DefinitionsNotLoaded, Unavailable, http_status
 from ._logs import add_request_fields
 from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome

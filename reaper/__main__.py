@@ -73,7 +73,8 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
     from kubernetes.config import ConfigException
 
     from jobfn._contract import JobSigner
-    from jobfn._definitions import DefinitionsFile, JobDefinitions
+    from jobfn._definitions import JobDefinitions
+    from jobfn._definitions_file import DefinitionsFile
     from jobfn._kube import api_client_from_environment
 
     from ._archive import ArchiveSink, HttpSink, StdoutSink

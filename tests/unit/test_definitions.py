@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from jobfn._definitions import DefinitionsFile, JobDefinitions
-from jobfn._errors import DefinitionError, DefinitionNotFound, DefinitionsNotLoaded, InvalidArguments
+from jobfn._definitions import JobDefinitions
+from jobfn._definitions_file import DefinitionsFile
+from jobfn._errors import (
+    DefinitionError,
+    DefinitionNotFound,
+    DefinitionsNotLoaded,
+    InvalidArguments,
+    Unavailable,
+)
 
 CORE = Path(__file__).parent.parent / "data" / "definitions" / "core.yaml"
 JOB = """
@@ -192,3 +199,21 @@ def test_no_good_definitions_yet_is_unavailable_naming_no_path(tmp_path: Path) -
         source.current()
     assert raised.value.status == 503 and raised.value.retry_after >= 1
     assert str(tmp_path) not in raised.value.message and "missing.yaml" not in raised.value.message
+
+
+def test_a_config_map_read_that_fails_while_the_api_is_unreachable_is_retried(tmp_path: Path) -> None:
+    """The reader stands in for the API server (the real one: tests/integration/test_template_config_map)."""
+    answers: list[str | Unavailable] = [Unavailable("connection refused"), JOB.replace("{{ message }}", "x")]
+
+    def read_config_map(namespace: str, name: str, key: str) -> str:
+        answer = answers[0] if len(answers) == 1 else answers.pop(0)
+        if isinstance(answer, Unavailable):
+            raise answer
+        return answer
+
+    path = tmp_path / "definitions.yaml"
+    path.write_text("- name: held\n  template_config_map: {name: templates, key: job.yaml}\n")
+    source = DefinitionsFile(path, reload_interval_seconds=0, read_config_map=read_config_map)
+    with pytest.raises(DefinitionsNotLoaded, match="connection refused"):
+        source.current()
+    assert source.current().names() == ["held"]
