@@ -16,10 +16,11 @@ run: install ## serve the function on http://localhost:$(PORT) (starts the local
 test: install lint typecheck ## run every test: lint, types, import contracts, unit, integration, e2e
 	$(PYTHON) -m pytest
 
-lint: ## ruff and the import contracts
+lint: ## ruff, the import contracts, and deptry (every imported module a declared dependency)
 	ruff check .
 	ruff format --check .
 	lint-imports
+	deptry .
 
 typecheck: ## mypy --strict on function/, reaper/ and bench/
 	mypy
