@@ -142,7 +142,7 @@ class JobManager:
         """Validate, render and create one job; with an idempotency key, at most one ever."""
         definitions = self.definitions.current()
         definition = definitions.get(submission.definition)
-        check_caller_allowed(definition, submission.caller)
+        check_caller_allowed(definition, submission.caller, submission.caller_groups)
         arguments = definition.validate(submission.arguments)
         key = submission.idempotency_key
         if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:

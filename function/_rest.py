@@ -16,6 +16,7 @@ import flask
 from werkzeug.routing import Map, Rule
 
 from . import _openapi as openapi
+from ._auth import Caller
 from ._metrics import exposition
 from ._rest_parsing import (
     deletion_time_from_body,
@@ -65,7 +66,7 @@ class Call:
 
     request: flask.Request
     service: Service
-    caller: str | None
+    caller: Caller | None
 
     @property
     def max_body(self) -> int:

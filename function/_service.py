@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import flask
 
-from ._auth import TokenAuthenticator
+from ._auth import Caller, TokenAuthenticator
 from ._contract import DEFINITIONS_PATH_ENV
 from ._definitions import JobDefinitions
 from ._definitions_file import DefinitionsFile
@@ -118,7 +118,7 @@ class Service:
     def _read_config_map(self, namespace: str, name: str, key: str) -> str:
         return self.manager().read_config_map(namespace, name, key)
 
-    def caller(self, request: flask.Request) -> str | None:
+    def caller(self, request: flask.Request) -> Caller | None:
         """Who is calling (None when authentication is off); Unauthenticated when unknown."""
         if self.settings.auth == "none":
             return None

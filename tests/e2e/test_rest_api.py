@@ -326,7 +326,7 @@ def test_retention_can_be_held_set_and_extended(
 # --- definitions and operations --------------------------------------------------------------
 def test_definitions_are_listed_and_described_with_their_schemas(function_server: FunctionServer) -> None:
     listed = requests.get(f"{function_server.url}/definitions").json()["definitions"]
-    assert [d["name"] for d in listed] == ["capped", "echo", "forever", "restricted"]
+    assert [d["name"] for d in listed] == ["capped", "echo", "forever", "restricted", "team"]
     echo = requests.get(f"{function_server.url}/definitions/echo").json()
     assert echo["parameters"]["required"] == ["message"]
     assert echo["event_types"] == ["dev.jobfn.test.echo"]
