@@ -82,6 +82,12 @@ def rendered_command(definitions: DefinitionsFile, message: str) -> list[str]:
     return command
 
 
+def last_error_after_a_check(definitions: DefinitionsFile) -> str | None:
+    """The problem recorded once a request has let the file check (checks happen on use)."""
+    definitions.current()
+    return definitions.last_error
+
+
 def loaded_or_none(definitions: DefinitionsFile) -> JobDefinitions | None:
     try:
         return definitions.current()
@@ -133,11 +139,15 @@ def test_a_failed_read_keeps_the_last_good_definitions_and_is_retried(
     )
     assert submitted_command(manager, "a") == ["echo", "good", "a"]
     put_config_map(api_client, namespace, "templates", {"other-key": "x"})  # the template's key is gone
-    wait_for(lambda: definitions.last_error, timeout=10, what="the failed read recorded")
+    wait_for(lambda: last_error_after_a_check(definitions), timeout=10, what="the failed read recorded")
     assert "cannot be read" in str(definitions.last_error)
     assert submitted_command(manager, "b") == ["echo", "good", "b"]  # the last good definitions
     put_config_map(api_client, namespace, "templates", {"job.yaml": job_template("back")})
-    wait_for(lambda: definitions.last_error is None, timeout=10, what="the read retried and succeeding")
+    wait_for(
+        lambda: last_error_after_a_check(definitions) is None,
+        timeout=10,
+        what="the read retried and succeeding",
+    )
     assert submitted_command(manager, "c") == ["echo", "back", "c"]
 
 
