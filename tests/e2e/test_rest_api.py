@@ -337,7 +337,7 @@ def test_probes_answer(function_server: FunctionServer) -> None:
     assert requests.get(f"{function_server.url}/healthz").json() == {"status": "ok"}
     assert requests.get(f"{function_server.url}/healthcheck").json() == {"healthy": True}
     ready = requests.get(f"{function_server.url}/readyz").json()
-    assert ready == {"status": "ready", "definitions": 4}
+    assert ready == {"status": "ready", "definitions": 5}
 
 
 def test_metrics_count_submissions_by_definition_and_outcome(function_server: FunctionServer) -> None:
