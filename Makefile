@@ -1,5 +1,11 @@
 # jobfn — common tasks. `make help` lists them.
+# Everything runs from a project virtualenv (.venv) that `make install` creates with the
+# system's python3 and fills from pyproject.toml; the system Python is never installed into.
 PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+VENV_PYTHON := $(BIN)/python
+INSTALLED := $(VENV)/.installed
 PORT ?= 8080
 
 .PHONY: help install run test lint typecheck unit soak cluster-build cluster-up cluster-down bench bench-smoke
@@ -7,40 +13,49 @@ PORT ?= 8080
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: ## install jobfn and its test tools (pip install -e '.[test]')
-	$(PYTHON) -m pip install -q -e '.[test]'
+$(VENV_PYTHON):
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "$(PYTHON) cannot make a virtualenv: install python3-venv (apt-get install python3-venv)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installed when pyproject.toml changes (the editable install follows source edits itself).
+$(INSTALLED): pyproject.toml | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(INSTALLED) ## create .venv and install jobfn and its test tools into it (pip install -e '.[test]')
 
 run: install ## serve the function on http://localhost:$(PORT) (starts the local cluster unless $$KUBECONFIG reaches one)
-	PORT=$(PORT) deploy/local/run.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) deploy/local/run.sh
 
 test: install lint typecheck ## run every test: lint, types, import contracts, unit, integration, e2e
-	$(PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest
 
-lint: ## ruff and the import contracts
-	ruff check .
-	ruff format --check .
-	lint-imports
+lint: install ## ruff, the import contracts, and deptry (every imported module a declared dependency)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
-typecheck: ## mypy --strict on function/, reaper/ and bench/
-	mypy
+typecheck: install ## mypy --strict on function/, reaper/ and bench/
+	$(BIN)/mypy
 
-unit: ## the fast tests that need no cluster
-	$(PYTHON) -m pytest tests/unit
+unit: install ## the fast tests that need no cluster
+	$(VENV_PYTHON) -m pytest tests/unit
 
 soak: install cluster-build ## the fault tests for longer: 10,000 submissions through outages and kills; prints the figures
-	$(PYTHON) -m tests.reliability.soak
+	$(VENV_PYTHON) -m tests.reliability.soak
 
 cluster-build: ## build the control plane's binaries once per machine (cached in ~/.cache/jobfn)
 	tests/cluster/build.sh
 
-cluster-up: cluster-build ## start the local control plane; prints `export KUBECONFIG=...`
-	$(PYTHON) -m tests.cluster up
+cluster-up: install cluster-build ## start the local control plane; prints `export KUBECONFIG=...`
+	$(VENV_PYTHON) -m tests.cluster up
 
-cluster-down: ## stop the local control plane and remove its state
-	$(PYTHON) -m tests.cluster down
+cluster-down: install ## stop the local control plane and remove its state
+	$(VENV_PYTHON) -m tests.cluster down
 
 bench: install ## measure jobfn beside the direct client and k8s-jobs (< 15 min); table + bench/results/*.json
-	$(PYTHON) -m bench
+	$(VENV_PYTHON) -m bench
 
 bench-smoke: install ## the benchmark with tiny counts: proves the harness works, measures nothing
-	$(PYTHON) -m bench --smoke
+	$(VENV_PYTHON) -m bench --smoke

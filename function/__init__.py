@@ -13,7 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._contract import JobSigner
-from ._definitions import DefinitionsFile, JobDefinition, JobDefinitions
+from ._definitions import JobDefinition, JobDefinitions
+from ._definitions_file import DefinitionsFile
 from ._errors import JobfnError
 from ._submission import JobView, Overrides, Submission
 

@@ -13,7 +13,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypedDict
 
 from ._errors import Unauthenticated
 
@@ -27,9 +28,36 @@ class Reviewed(Protocol):
     @property
     def username(self) -> str: ...
 
+    @property
+    def groups(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an authenticated request comes from, as the TokenReview said."""
+
+    username: str
+    """Recorded on the jobs it submits (``jobfn.dev/submitted-by``)."""
+    groups: frozenset[str] = frozenset()
+    """Its groups (``system:serviceaccounts:<namespace>``, ...), which ``allowed_subjects`` may name."""
+
+
+class CallerFields(TypedDict):
+    """A caller as ``Submission`` holds it (``Submission(..., **caller_fields(caller))``)."""
+
+    caller: str | None
+    caller_groups: frozenset[str]
+
+
+def caller_fields(caller: Caller | None) -> CallerFields:
+    """The submission fields for ``caller`` (None: authentication is off)."""
+    if caller is None:
+        return {"caller": None, "caller_groups": frozenset()}
+    return {"caller": caller.username, "caller_groups": caller.groups}
+
 
 class TokenAuthenticator:
-    """Turns an ``Authorization: Bearer <token>`` header into the caller's username."""
+    """Turns an ``Authorization: Bearer <token>`` header into the caller (username and groups)."""
 
     def __init__(
         self,
@@ -43,10 +71,10 @@ class TokenAuthenticator:
         self._max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._known: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._known: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
 
-    def caller(self, authorization: str | None) -> str:
-        """The username the header's token authenticates as; Unauthenticated if none."""
+    def caller(self, authorization: str | None) -> Caller:
+        """Who the header's token authenticates as; Unauthenticated if no one."""
         token = bearer_token(authorization)
         key = hashlib.sha256(token.encode("utf-8")).hexdigest()
         now = self._clock()
@@ -57,12 +85,13 @@ class TokenAuthenticator:
         reviewed = self._review(token)  # outside the lock: a slow review must not block others
         if reviewed is None:
             raise Unauthenticated("the bearer token is not valid (expired, revoked or not for this cluster)")
+        caller = Caller(reviewed.username, frozenset(reviewed.groups))
         with self._lock:
-            self._known[key] = (reviewed.username, now + self._ttl)
+            self._known[key] = (caller, now + self._ttl)
             self._known.move_to_end(key)
             while len(self._known) > self._max_entries:
                 self._known.popitem(last=False)
-        return reviewed.username
+        return caller
 
 
 def bearer_token(authorization: str | None) -> str:

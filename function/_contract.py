@@ -33,6 +33,9 @@ TAGS_ANNOTATION = ANNOTATION_PREFIX + "tags"
 CALLER_ANNOTATION = ANNOTATION_PREFIX + "submitted-by"
 QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
 
+#: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.
+GPU_RESOURCE = "nvidia.com/gpu"
+
 # The pod label the Job controller sets (the short ``job-name`` is its legacy twin).
 JOB_NAME_POD_LABEL = "batch.kubernetes.io/job-name"
 JOB_UID_POD_LABEL = "batch.kubernetes.io/controller-uid"

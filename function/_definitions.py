@@ -6,16 +6,13 @@ The file lists definitions, either as a bare YAML list (k8s-jobs' format) or und
 ``spec_config_map_name``/``_namespace`` are read too) and typed parameters. When a
 definition declares no parameters (a k8s-jobs definition), every variable its
 template uses becomes a required string parameter. A ``queues:`` key beside
-``definitions:`` lists the job queues (see ``queues``).
+``definitions:`` lists the job queues (see ``queues``). ``_definitions_file`` keeps a
+file's definitions current.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +26,6 @@ from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 from ._queues import JobQueues, parse_queues
 from ._submission import OVERRIDE_NAMES
 from ._templating import JobTemplate
-
-logger = logging.getLogger(__name__)
 
 #: Reads key ``key`` of ConfigMap ``name`` in ``namespace`` (supplied by the manager).
 ConfigMapReader = Callable[[str, str, str], str]
@@ -358,70 +353,3 @@ def _string_list(raw: Mapping[str, Any], key: str, fail: Callable[[str], Definit
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise fail(f"{key} must be a list of strings")
     return value
-
-
-class DefinitionsFile:
-    """The definitions file, re-read when it (or a template file it names) changes.
-
-    A ConfigMap volume swaps a symlink on update; ``os.stat`` follows it, so the swap
-    shows as a new inode. A broken edit keeps the last good definitions and records
-    the problem in ``last_error``; the server keeps running.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        reload_interval_seconds: float = 1.0,
-        read_config_map: ConfigMapReader | None = None,
-    ) -> None:
-        self.path = path
-        self.reload_interval_seconds = reload_interval_seconds
-        self._read_config_map = read_config_map
-        self._lock = threading.Lock()
-        self._definitions: JobDefinitions | None = None
-        self._fingerprint: tuple[Any, ...] | None = None
-        self._template_paths: list[Path] = []
-        self._next_check = 0.0
-        self.last_error: str | None = None
-
-    def current(self) -> JobDefinitions:
-        """The newest good definitions; raises DefinitionError when none ever loaded."""
-        now = time.monotonic()
-        if now >= self._next_check:
-            with self._lock:
-                if now >= self._next_check:
-                    self._reload_if_changed()
-                    self._next_check = now + self.reload_interval_seconds
-        if self._definitions is None:
-            raise DefinitionError(f"no job definitions loaded from {self.path}: {self.last_error}")
-        return self._definitions
-
-    def _stat(self) -> tuple[Any, ...]:
-        marks: list[Any] = []
-        for path in [self.path, *self._template_paths]:
-            try:
-                st = os.stat(path)
-                marks.append((st.st_ino, st.st_mtime_ns, st.st_size))
-            except OSError as error:
-                marks.append(error.errno)
-        return tuple(marks)
-
-    def _reload_if_changed(self) -> None:
-        fingerprint = self._stat()
-        if fingerprint == self._fingerprint:
-            return
-        self._fingerprint = fingerprint
-        try:
-            text = self.path.read_text(encoding="utf-8")
-            definitions = JobDefinitions.from_yaml(text, self.path.parent, self._read_config_map)
-        except (OSError, DefinitionError, UnicodeDecodeError) as error:
-            message = error.message if isinstance(error, DefinitionError) else str(error)
-            self.last_error = message
-            kept = "keeping the last good definitions" if self._definitions else "none loaded"
-            logger.error("definitions file %s is invalid (%s): %s", self.path, kept, message)
-            return
-        self._template_paths = [d.template_file for d in definitions if d.template_file]
-        self._fingerprint = self._stat()
-        self._definitions = definitions
-        self.last_error = None
-        logger.info("loaded %d job definitions from %s", len(definitions), self.path)

@@ -23,6 +23,7 @@ API server's own ``Status`` (its ``reason`` and ``details.causes``) on the error
     │   ├── UnsupportedMediaType        415
     │   └── TooManyRequests             429: a definition's cap on active jobs, overload
     ├── Unavailable                     503: the Kubernetes API cannot be reached
+    │   └── DefinitionsNotLoaded        503: no definitions loaded yet (file missing, unreadable)
     ├── DefinitionError                 the operator's definitions file or template is wrong
     └── KubernetesError                 the API answered something jobfn did not expect
 """
@@ -183,6 +184,15 @@ class Unavailable(JobfnError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DefinitionsNotLoaded(Unavailable):
+    """Raised when no job definitions have been loaded yet (the file is missing or unreadable).
+
+    The function is not ready rather than broken: the file may appear (a ConfigMap
+    mounted late, an edit fixed), so every door answers 503 with Retry-After. The
+    message never names the file's path; the log does.
+    """
 
 
 class DefinitionError(JobfnError):

@@ -25,6 +25,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
 
+from ._auth import caller_fields
 from ._errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
 from ._service import Service
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
@@ -170,6 +171,6 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
         definition=definition.name,
         arguments=arguments_of(event),
         idempotency_key=idempotency_key(event["source"], event["id"]),
-        caller=caller,
+        **caller_fields(caller),
     )
     return reply(service.submit(submission, door="events"), service.event_source)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ._config_maps import ConfigMapReader
-from ._contract import DEFINITIONS_PATH_ENV, JobSigner
-from ._definitions import DefinitionsFile
+from ._contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, JobSigner
+from ._definitions_file import DefinitionsFile
 from ._errors import ConfigurationError
 from ._kube import KubeApi
 from ._manager import JobManager, PreCreateHook
@@ -18,8 +18,9 @@ from ._settings import read_definitions_path, read_namespace, read_signature
 class JobManagerFactory:
     """Builds ``JobManager`` s that share one hot-reloaded definitions file and API client."""
 
-    JOB_SIGNATURE_ENV_VAR = "JOB_SIGNATURE"
-    JOB_NAMESPACE_ENV_VAR = "JOB_NAMESPACE"
+    # k8s-jobs' attribute names for the contract's variables, whose spelling lives in _contract.
+    JOB_SIGNATURE_ENV_VAR = SIGNATURE_ENV
+    JOB_NAMESPACE_ENV_VAR = NAMESPACE_ENV
     JOB_DEFINITIONS_CONFIG_PATH_ENV_VAR = DEFINITIONS_PATH_ENV
 
     def __init__(

@@ -45,7 +45,7 @@ def plan_submission(
     submission plan the same Job; without one, ``random_name`` draws it.
     """
     definition = definitions.get(submission.definition)
-    check_caller_allowed(definition, submission.caller)
+    check_caller_allowed(definition, submission.caller, submission.caller_groups)
     arguments = definition.validate(submission.arguments)
     key = submission.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._contract import (
@@ -210,12 +210,22 @@ def check_labels(labels: Mapping[str, str]) -> None:
         raise InvalidRequest(f"invalid label values for {', '.join(bad)[:200]}")
 
 
-def check_caller_allowed(definition: JobDefinition, caller: str | None) -> None:
-    """Refuse an authenticated caller the definition does not list in ``allowed_subjects``.
+#: How ``allowed_subjects`` names a group rather than a username (``group:system:serviceaccounts:apps``).
+GROUP_SUBJECT_PREFIX = "group:"
+
+
+def check_caller_allowed(
+    definition: JobDefinition, caller: str | None, caller_groups: Iterable[str] = ()
+) -> None:
+    """Refuse an authenticated caller the definition does not list in ``allowed_subjects``,
+    by its username or (``group:<name>``) one of its groups.
 
     Without authentication (``caller`` is None) there is no one to check; an empty
     list allows every authenticated caller.
     """
-    if caller is None or not definition.allowed_subjects or caller in definition.allowed_subjects:
+    if caller is None or not definition.allowed_subjects:
+        return
+    subjects = {caller, *(GROUP_SUBJECT_PREFIX + group for group in caller_groups)}
+    if not subjects.isdisjoint(definition.allowed_subjects):
         return
     raise Forbidden(f"{caller[:120]!r} may not submit jobs of definition '{definition.name}'")

@@ -4,7 +4,8 @@ Queues are listed under ``queues:`` in the definitions file, beside ``definition
 A queue may hand its jobs to Kueue (the ``kueue.x-k8s.io/queue-name`` label names a
 LocalQueue, and Kueue admits the job when quota allows) and give their pods a
 PriorityClass. When the file lists no queues, any queue name is accepted and only
-recorded on the job, so a deployment without Kueue needs no queue configuration.
+recorded on the job, so a deployment without Kueue needs no queue configuration;
+listing the queues then shows one, ``default``, so a newcomer sees a name to use.
 
     queues:
       - name: high                    # what callers pass as jobQueue (or its ARN)
@@ -26,6 +27,8 @@ from ._errors import DefinitionError, InvalidRequest
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 _QUEUE_KEYS = {"name", "kueue_queue", "priority_class", "priority", "description"}
 _MAX_MESSAGE_VALUE = 80
+#: The queue reported when the file lists none (any other name is accepted just as well).
+DEFAULT_QUEUE_NAME = "default"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,17 @@ class JobQueues:
                 f"no job queue named {name[:_MAX_MESSAGE_VALUE]!r} "
                 f"(queues: {', '.join(sorted(self._by_name))})"
             ) from None
+
+    def listed(self) -> list[JobQueue]:
+        """The queues to show a caller: the configured ones, else the one default queue."""
+        if not self._by_name:
+            return [
+                JobQueue(
+                    DEFAULT_QUEUE_NAME,
+                    description="no queues are configured: this one, or any other name, may be used",
+                )
+            ]
+        return list(self)
 
     def __iter__(self) -> Iterator[JobQueue]:
         """The configured queues, by name."""

@@ -15,7 +15,7 @@ import flask
 from werkzeug.routing import Map, Rule
 
 from . import _openapi as openapi
-from ._errors import DefinitionError, Unavailable
+from ._auth import Caller
 from ._metrics import exposition
 from ._paging import MAX_PAGE_SIZE
 from ._rest_parsing import (
@@ -66,7 +66,7 @@ class Call:
 
     request: flask.Request
     service: Service
-    caller: str | None
+    caller: Caller | None
 
     @property
     def max_body(self) -> int:
@@ -180,10 +180,7 @@ def healthz(call: Call) -> flask.Response:
 
 def readyz(call: Call) -> flask.Response:
     """Readiness: definitions are loaded and the Kubernetes API answers."""
-    try:
-        count = call.service.check_ready()
-    except DefinitionError as error:
-        raise Unavailable(f"not ready: {error.message}") from None
+    count = call.service.check_ready()  # Unavailable (503) unless ready
     body: dict[str, object] = {"status": "ready", "definitions": count}
     problem = call.service.definitions_problem()
     if problem:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._auth import Caller, caller_fields
 from ._errors import InvalidRequest
 from ._retention import HOLD_FOREVER, RetentionChange
 from ._submission import OVERRIDE_NAMES, Overrides, Submission
@@ -61,7 +62,7 @@ def _string_map(value: Any, where: str, problems: list[str]) -> dict[str, str] |
 
 
 def submission_from_body(
-    body: Any, idempotency_key: str | None = None, caller: str | None = None
+    body: Any, idempotency_key: str | None = None, caller: Caller | None = None
 ) -> tuple[Submission, bool]:
     """The submission a ``POST /jobs`` body asks for, and whether it is in k8s-jobs' shape."""
     body = _require_object(body, "the submission")
@@ -70,7 +71,9 @@ def submission_from_body(
         if not isinstance(definition, str) or not definition:
             raise InvalidRequest(f"{K8S_JOBS_DEFINITION_KEY} must be a non-empty string")
         arguments = {key: value for key, value in body.items() if key != K8S_JOBS_DEFINITION_KEY}
-        return Submission(definition, arguments, idempotency_key=idempotency_key, caller=caller), True
+        return Submission(
+            definition, arguments, idempotency_key=idempotency_key, **caller_fields(caller)
+        ), True
 
     problems = _unknown_fields(body, SUBMISSION_FIELDS)
     definition = body.get("definition")
@@ -90,9 +93,9 @@ def submission_from_body(
         arguments=arguments,
         overrides=overrides,
         idempotency_key=idempotency_key,
-        caller=caller,
         tags=tags or {},
         queue=queue,
+        **caller_fields(caller),
     )
     return submission, False
 

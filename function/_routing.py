@@ -19,6 +19,7 @@ import flask
 from . import _aws_batch as aws_batch
 from . import _events as events
 from . import _rest as rest
+from ._aws_batch.actions import AWS_BATCH_ACTIONS
 from ._aws_batch.door import error_response as aws_error_response
 from ._logs import start_request_fields
 from ._metrics import REQUEST_SECONDS
@@ -37,19 +38,6 @@ logger = logging.getLogger(__name__)
 FrontDoor = Callable[[flask.Request, Service], flask.Response]
 #: The error answer of each door that does not use the one JSON error shape.
 ERROR_RESPONSES: dict[str, Callable[[BaseException], flask.Response]] = {"aws_batch": aws_error_response}
-
-#: The AWS Batch API's actions (its REST paths are ``/v1/<action in lower case>``).
-AWS_BATCH_ACTIONS = frozenset(
-    {
-        "canceljob", "createcomputeenvironment", "createjobqueue", "createschedulingpolicy",
-        "deletecomputeenvironment", "deletejobqueue", "deleteschedulingpolicy",
-        "deregisterjobdefinition", "describecomputeenvironments", "describejobdefinitions",
-        "describejobqueues", "describejobs", "describeschedulingpolicies", "listjobs",
-        "listschedulingpolicies", "listtagsforresource", "registerjobdefinition", "submitjob",
-        "tagresource", "terminatejob", "untagresource", "updatecomputeenvironment",
-        "updatejobqueue", "updateschedulingpolicy",
-    }
-)  # fmt: skip
 
 
 def is_aws_batch_path(path: str) -> bool:

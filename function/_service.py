@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 import flask
 
-from ._auth import TokenAuthenticator
+from ._auth import Caller, TokenAuthenticator
 from ._contract import DEFINITIONS_PATH_ENV
-from ._definitions import DefinitionsFile, JobDefinitions
-from ._errors import DefinitionError, Unavailable, http_status
+from ._definitions import JobDefinitions
+from ._definitions_file import DefinitionsFile
+from ._errors import DefinitionsNotLoaded, Unavailable, http_status
 from ._logs import add_request_fields
 from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
 from ._settings import Settings
@@ -32,7 +33,7 @@ class _NoDefinitionsFile:
     """Stands in for the definitions file when none is configured: every use says so."""
 
     def current(self) -> JobDefinitions:
-        raise DefinitionError(f"{DEFINITIONS_PATH_ENV} is not set: point it at the job definitions file")
+        raise DefinitionsNotLoaded(f"no job definitions are loaded: {DEFINITIONS_PATH_ENV} is not set")
 
 
 class Service:
@@ -58,7 +59,7 @@ class Service:
         return f"/jobfn/namespaces/{self.settings.namespace}"
 
     def definitions(self) -> JobDefinitions:
-        """The current definitions; DefinitionError when none could ever be loaded."""
+        """The current definitions; DefinitionsNotLoaded (503) while none has loaded."""
         return self._definitions.current()
 
     def definitions_problem(self) -> str | None:
@@ -122,7 +123,7 @@ class Service:
         # Only names of loaded definitions become label values: callers cannot add series.
         try:
             return name if name in self.definitions().names() else UNKNOWN_DEFINITION
-        except DefinitionError:
+        except DefinitionsNotLoaded:
             return UNKNOWN_DEFINITION
 
     def _read_config_map(self, namespace: str, name: str, key: str) -> str:
@@ -130,7 +131,7 @@ class Service:
 
         return ConfigMapReader(self.api(), self.settings.namespace)(namespace, name, key)
 
-    def caller(self, request: flask.Request) -> str | None:
+    def caller(self, request: flask.Request) -> Caller | None:
         """Who is calling (None when authentication is off); Unauthenticated when unknown."""
         if self.settings.auth == "none":
             return None
@@ -149,7 +150,7 @@ class Service:
         """The number of loaded definitions; Unavailable unless they are loaded and the API answers."""
         try:
             count = len(self.definitions())
-        except DefinitionError as error:
+        except DefinitionsNotLoaded as error:
             raise Unavailable(f"not ready: {error.message}", retry_after=5) from None
         self.manager().check_reachable()
         return count

@@ -51,6 +51,8 @@ class Submission:
     """Submissions with the same key (per definition) get the same job, never a second one."""
     caller: str | None = None
     """Authenticated identity of the caller, recorded on the job."""
+    caller_groups: frozenset[str] = frozenset()
+    """The caller's groups, which a definition's ``allowed_subjects`` may name; not recorded."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form key/value pairs recorded on the job (AWS Batch ``tags``)."""
     queue: str | None = None

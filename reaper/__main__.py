@@ -11,35 +11,17 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from jobfn._contract import DEFINITIONS_PATH_ENV
 from jobfn._errors import ConfigurationError, JobfnError
+from jobfn._logs import JsonFormatter
 
 from ._settings import ReaperSettings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CONFIGURATION = 2
-
-# Attributes every LogRecord has; anything else was passed as ``extra`` and is logged too.
-_RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, with the ``extra`` fields as keys."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str) -> None:
@@ -71,7 +53,8 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
     # Imported here: the Kubernetes client is slow to import and not needed to report bad flags.
     from jobfn._config_maps import ConfigMapReader
     from jobfn._contract import JobSigner
-    from jobfn._definitions import DefinitionsFile, JobDefinitions
+    from jobfn._definitions import JobDefinitions
+    from jobfn._definitions_file import DefinitionsFile
     from jobfn._kube import KubeApi
     from jobfn._manager import JobManager
 
@@ -93,7 +76,7 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
             ).current()
         except JobfnError as error:
             raise ConfigurationError(
-                f"JOB_DEFINITIONS_CONFIG_PATH={str(settings.definitions_path)!r}: {error.message}"
+                f"{DEFINITIONS_PATH_ENV}={str(settings.definitions_path)!r}: {error.message}"
             ) from None
     sink: ArchiveSink = (
         HttpSink(settings.sink, settings.sink_timeout_seconds, settings.workers)

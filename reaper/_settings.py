@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from jobfn._contract import DEFINITIONS_PATH_ENV
 from jobfn._errors import ConfigurationError
 from jobfn._settings import (
     non_negative_int,
@@ -155,9 +156,7 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         log_level=option("", None, LOG_LEVEL_ENV, log_level, "INFO"),
     )
     if settings.definitions_path is not None and not settings.definitions_path.is_file():
-        problems.append(
-            f"JOB_DEFINITIONS_CONFIG_PATH={str(settings.definitions_path)!r} is not a readable file"
-        )
+        problems.append(f"{DEFINITIONS_PATH_ENV}={str(settings.definitions_path)!r} is not a readable file")
     if problems:
         raise ConfigurationError("; ".join(problems))
     return settings

@@ -205,15 +205,15 @@ def describe_job_definitions(call: Call) -> dict[str, Any]:
 
 
 def describe_job_queues(call: Call) -> dict[str, Any]:
-    """The configured queues; with none configured, any queue asked for by name exists."""
+    """The configured queues, else a default one; with none configured, any queue asked for exists."""
     body = call.body
     limit = max_results(body, default=100, maximum=100)
     asked = _names(body, "jobQueues", lambda q: resource_name(q, "job-queue"))
     queues = call.backend.definitions().queues
-    if queues.configured:
-        selected = [queue for queue in queues if asked is None or queue.name in asked]
+    if asked is not None and not queues.configured:
+        selected = [JobQueue(name) for name in sorted(asked)]
     else:
-        selected = [JobQueue(name) for name in sorted(asked or ())]
+        selected = [queue for queue in queues.listed() if asked is None or queue.name in asked]
     page, token = _page(selected, lambda q: q.name, limit, body)
     answer: dict[str, Any] = {"jobQueues": [job_queue(q, call.arns) for q in page]}
     if token:
@@ -256,3 +256,17 @@ ACTIONS: dict[str, Action] = {
     "describejobqueues": describe_job_queues,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""
+
+#: Every action of the AWS Batch API (REST paths ``/v1/<action in lower case>``): those in
+#: ACTIONS, and the rest, answered in AWS's error shape as not served by jobfn.
+AWS_BATCH_ACTIONS = frozenset(
+    {
+        "canceljob", "createcomputeenvironment", "createjobqueue", "createschedulingpolicy",
+        "deletecomputeenvironment", "deletejobqueue", "deleteschedulingpolicy",
+        "deregisterjobdefinition", "describecomputeenvironments", "describejobdefinitions",
+        "describejobqueues", "describejobs", "describeschedulingpolicies", "listjobs",
+        "listschedulingpolicies", "listtagsforresource", "registerjobdefinition", "submitjob",
+        "tagresource", "terminatejob", "untagresource", "updatecomputeenvironment",
+        "updatejobqueue", "updateschedulingpolicy",
+    }
+)  # fmt: skip

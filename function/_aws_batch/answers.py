@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._contract import ANNOTATION_PREFIX
+from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
 from .._queues import KUEUE_QUEUE_LABEL, JobQueue
@@ -28,7 +28,6 @@ Json = Mapping[str, Any]
 JOB_NAME_TAG = ANNOTATION_PREFIX + "aws-job-name"
 #: Definitions have one revision: the one in the definitions file now.
 REVISION = 1
-_GPU_RESOURCE = "nvidia.com/gpu"
 _QUANTITY_SUFFIXES = {
     "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
     "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
@@ -193,7 +192,7 @@ def resource_requirements(resources: Json) -> list[dict[str, str]]:
     memory = _quantity(limits.get("memory") or requests.get("memory"))
     if memory is not None:
         found.append({"type": "MEMORY", "value": str(int(memory / _QUANTITY_SUFFIXES["Mi"]))})
-    gpu = _quantity(limits.get(_GPU_RESOURCE) or requests.get(_GPU_RESOURCE))
+    gpu = _quantity(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE))
     if gpu is not None:
         found.append({"type": "GPU", "value": _plain(gpu)})
     return found

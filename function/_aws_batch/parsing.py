@@ -8,22 +8,21 @@ for every front door.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._contract import ANNOTATION_PREFIX
+from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
 from .._definitions import JobDefinitions
 from .._errors import InvalidRequest, JobfnError, JobNotFound
+from .._paging import InvalidToken, decode_opaque, encode_opaque
 from .._status import STATES
 from .._submission import JobView, Overrides, Submission
 from .answers import JOB_NAME_TAG, created_at_ms, job_name
 
 #: Kubernetes' name for a GPU, which AWS calls ``GPU`` in resourceRequirements.
-GPU_RESOURCE = "nvidia.com/gpu"
 MAX_DESCRIBE_JOBS = 100
 MAX_TAGS = 50
 _RESERVED_TAG_PREFIXES = ("aws:", ANNOTATION_PREFIX)
@@ -385,7 +384,7 @@ def max_results(body: Mapping[str, Any], default: int, maximum: int) -> int:
 
 def encode_token(position: Any) -> str:
     """An opaque nextToken for a position in a listing."""
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+    return encode_opaque(position)
 
 
 def decode_token(token: Any) -> Any:
@@ -393,6 +392,6 @@ def decode_token(token: Any) -> Any:
     if token is None:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)))
-    except ValueError:
+        return decode_opaque(str(token))
+    except InvalidToken:
         raise InvalidRequest("nextToken: not a token this API gave; list again from the start") from None

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _contract as contract
-from .._definitions import DefinitionsFile, JobDefinition, JobDefinitions
+from .._definitions import JobDefinition, JobDefinitions
+from .._definitions_file import DefinitionsFile
 from .._errors import DefinitionNotFound, NotFound
 from .._templating import JobTemplate
 from ._models import library_api_client

@@ -13,7 +13,7 @@ from kubernetes import client
 
 from jobfn._contract import CALLER_ANNOTATION
 from tests.e2e.conftest import serve_e2e_function
-from tests.helpers import FunctionServer
+from tests.helpers import FunctionServer, create_namespace
 
 
 def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
@@ -96,6 +96,31 @@ def test_subject_the_definition_allows_may_submit_it(
         f"{secured_server.url}/jobs", json={"definition": "restricted"}, headers=bearer(tokens["submitter"])
     )
     assert response.status_code == 201, response.text
+
+
+def test_a_group_in_allowed_subjects_admits_its_members_recorded_by_username(
+    secured_server: FunctionServer,
+    tokens: dict[str, str],
+    api_client: client.ApiClient,
+    batch_api: client.BatchV1Api,
+) -> None:
+    response = requests.post(
+        f"{secured_server.url}/jobs", json={"definition": "team"}, headers=bearer(tokens["other"])
+    )
+    assert response.status_code == 201, response.text
+    job = batch_api.read_namespaced_job(response.json()["name"], secured_server.namespace)
+    username = f"system:serviceaccount:{secured_server.namespace}:other"
+    assert job.metadata.annotations[CALLER_ANNOTATION] == username
+
+    elsewhere = create_namespace(api_client, "outsiders")
+    try:
+        outsider = service_account_token(client.CoreV1Api(api_client), elsewhere, "outsider")
+        refused = requests.post(
+            f"{secured_server.url}/jobs", json={"definition": "team"}, headers=bearer(outsider)
+        )
+        assert refused.status_code == 403, refused.text
+    finally:
+        client.CoreV1Api(api_client).delete_namespace(elsewhere, propagation_policy="Background")
 
 
 def test_cloudevent_needs_a_token_too(secured_server: FunctionServer, tokens: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 from kubernetes import client
 
-from jobfn._contract import QUEUE_LABEL
+from jobfn._contract import QUEUE_LABEL, TERMINATION_REASON_ANNOTATION
 from jobfn._queues import KUEUE_QUEUE_LABEL
 from tests.helpers import FunctionServer, start_function, wait_for
 
@@ -69,6 +69,22 @@ def submit_many(batch: Any, count: int, **fields: Any) -> list[str]:
     with ThreadPoolExecutor(8) as pool:
         answers = pool.map(lambda i: batch.submit_job(jobName=f"{name}-{i:03d}", **fields), range(count))
         return [answer["jobId"] for answer in answers]
+
+
+def stop_marks(batch_api: client.BatchV1Api, namespace: str, job_id: str) -> dict[str, Any]:
+    """What stopping a job writes on it: a new spec generation, a deadline, a termination reason.
+
+    Cancel and terminate answer only after their write, so comparing these right after
+    the call proves a job was left alone; no wait can prove more.
+    """
+    job = batch_api.read_namespaced_job(job_id, namespace)
+    return {
+        "generation": job.metadata.generation,
+        "activeDeadlineSeconds": job.spec.active_deadline_seconds,
+        "suspend": job.spec.suspend,
+        "reason": (job.metadata.annotations or {}).get(TERMINATION_REASON_ANNOTATION),
+        "deleting": job.metadata.deletion_timestamp is not None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +205,17 @@ def test_terminate_job_stops_a_running_job_and_describe_jobs_gives_its_reason(ba
     ).items()
 
 
-def test_cancel_job_leaves_a_running_job_running(batch: Any) -> None:
+def test_cancel_job_leaves_a_running_job_running(
+    batch: Any, batch_api: client.BatchV1Api, aws_server: FunctionServer
+) -> None:
     job_id = batch.submit_job(jobName="keeps_running", jobQueue="main", jobDefinition="forever")["jobId"]
     wait_for_status(batch, job_id, "RUNNING")
+    before = stop_marks(batch_api, aws_server.namespace, job_id)
 
     batch.cancel_job(jobId=job_id, reason="too late to cancel")
 
-    time.sleep(2)  # long enough for a termination to show (the terminate test sees it in about 1 s)
+    assert stop_marks(batch_api, aws_server.namespace, job_id) == before  # the Job was never patched
+    assert before["reason"] is None and not before["deleting"]
     detail = describe(batch, job_id)
     assert detail["status"] == "RUNNING"
     assert detail["statusReason"] != "too late to cancel"

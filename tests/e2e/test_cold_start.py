@@ -1,13 +1,17 @@
 """A cold start, as a scale-to-zero service has on every first request after idling.
 
-Liveness must answer before the Kubernetes client is even loaded; readiness once the
-definitions are read and the API answers. The bounds are loose (shared 2-core CI
-machines) but catch start-up work that should have waited for a request.
+Liveness answers before the function has spoken to the API server (``ready_path`` is
+``/healthz``: nothing is loaded for it); readiness once the definitions are read and
+the API answers; then the first submission is created. How *long* a cold start takes
+is measured by the benchmark (``bench/coldstart.py``, ``make bench``: exec → first
+answer beside a bare functions-framework hello-world, on the same machine), not
+bounded here: a bound loose enough for a shared 2-core CI machine caught nothing.
+Start-up work that should wait for a request is caught exactly by
+``tests/unit/test_rest_plumbing.py::test_loading_the_target_does_not_import_the_kubernetes_client``.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import requests
@@ -15,11 +19,8 @@ import requests
 from tests.e2e.conftest import write_definitions
 from tests.helpers import start_function
 
-LIVE_WITHIN_SECONDS = 10.0
-READY_WITHIN_SECONDS = 30.0
 
-
-def test_a_cold_start_is_live_then_ready_quickly(
+def test_a_cold_start_is_live_then_ready_then_submits(
     kubeconfig: Path, module_namespace: str, tmp_path: Path
 ) -> None:
     server = start_function(
@@ -29,17 +30,10 @@ def test_a_cold_start_is_live_then_ready_quickly(
         ready_path="/healthz",
     )
     try:
-        live = server.seconds_to_ready
-        asked = time.monotonic()
         response = requests.get(f"{server.url}/readyz", timeout=30)
-        ready = live + time.monotonic() - asked
         assert response.status_code == 200, response.text
-        print(f"\ncold start: live after {live:.2f} s, ready after {ready:.2f} s")
-        assert live < LIVE_WITHIN_SECONDS
-        assert ready < READY_WITHIN_SECONDS
-        started = time.monotonic()
+        assert response.json()["definitions"] > 0
         body = {"definition": "echo", "arguments": {"message": "first"}}
         assert requests.post(f"{server.url}/jobs", json=body, timeout=30).status_code == 201
-        print(f"first submission after readiness took {time.monotonic() - started:.3f} s")
     finally:
         server.stop()

@@ -326,7 +326,7 @@ def test_retention_can_be_held_set_and_extended(
 # --- definitions and operations --------------------------------------------------------------
 def test_definitions_are_listed_and_described_with_their_schemas(function_server: FunctionServer) -> None:
     listed = requests.get(f"{function_server.url}/definitions").json()["definitions"]
-    assert [d["name"] for d in listed] == ["capped", "echo", "forever", "restricted"]
+    assert [d["name"] for d in listed] == ["capped", "echo", "forever", "restricted", "team"]
     echo = requests.get(f"{function_server.url}/definitions/echo").json()
     assert echo["parameters"]["required"] == ["message"]
     assert echo["event_types"] == ["dev.jobfn.test.echo"]
@@ -337,7 +337,7 @@ def test_probes_answer(function_server: FunctionServer) -> None:
     assert requests.get(f"{function_server.url}/healthz").json() == {"status": "ok"}
     assert requests.get(f"{function_server.url}/healthcheck").json() == {"healthy": True}
     ready = requests.get(f"{function_server.url}/readyz").json()
-    assert ready == {"status": "ready", "definitions": 4}
+    assert ready == {"status": "ready", "definitions": 5}
 
 
 def test_metrics_count_submissions_by_definition_and_outcome(function_server: FunctionServer) -> None:

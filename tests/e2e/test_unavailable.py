@@ -101,3 +101,35 @@ def test_readiness_is_503_until_definitions_are_loaded(server_without_definition
     response = requests.get(f"{server_without_definitions.url}/readyz", timeout=10)
     assert_unavailable(response)
     assert "definitions" in response.json()["error"]["message"]
+
+
+def assert_unavailable_naming_no_path(response: requests.Response, directory: Path) -> None:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert str(directory) not in response.text and "missing.yaml" not in response.text
+
+
+def test_every_door_answers_503_with_retry_after_until_definitions_are_loaded(
+    server_without_definitions: FunctionServer,
+) -> None:
+    url = server_without_definitions.url
+    directory = server_without_definitions.log_path.parent
+    event = CloudEvent({"type": "dev.jobfn.test.echo", "source": "/t", "id": "1"}, {"message": "later"})
+    headers, body = to_binary(event)
+    answers = {
+        "REST submit": requests.post(f"{url}/jobs", json={"definition": "echo"}, timeout=10),
+        "REST definitions": requests.get(f"{url}/definitions", timeout=10),
+        "CloudEvent": requests.post(url, headers=headers, data=body, timeout=10),
+        "AWS SubmitJob": requests.post(
+            f"{url}/v1/submitjob",
+            json={"jobName": "n", "jobQueue": "q", "jobDefinition": "echo"},
+            timeout=10,
+        ),
+        "AWS DescribeJobDefinitions": requests.post(f"{url}/v1/describejobdefinitions", json={}, timeout=10),
+        "AWS DescribeJobQueues": requests.post(f"{url}/v1/describejobqueues", json={}, timeout=10),
+    }
+    for door, response in answers.items():
+        assert response.status_code == 503, f"{door}: {response.status_code} {response.text}"
+        assert_unavailable_naming_no_path(response, directory)
+    assert answers["AWS SubmitJob"].headers["x-amzn-ErrorType"] == "ServerException"
+    assert "no job definitions are loaded" in answers["REST submit"].json()["error"]["message"]

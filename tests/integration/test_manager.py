@@ -12,7 +12,8 @@ import pytest
 from kubernetes import client as k8s
 
 from jobfn._contract import JobSigner
-from jobfn._definitions import DefinitionsFile, JobDefinitions
+from jobfn._definitions import JobDefinitions
+from jobfn._definitions_file import DefinitionsFile
 from jobfn._errors import (
     Conflict,
     DefinitionNotFound,

@@ -12,7 +12,7 @@ from jobfn._retention import HOLD_FOREVER, RetentionChange
 from jobfn._status import terminal_time
 from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE, ArchiveError
 from tests.helpers import wait_for
-from tests.integration.test_reaper_helpers import (
+from tests.integration.reaper_helpers import (
     KEPT_A_DAY,
     annotations_of,
     job_manager,

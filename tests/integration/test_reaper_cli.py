@@ -11,7 +11,7 @@ from typing import Any
 
 from jobfn._status import terminal_time
 from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE
-from tests.integration.test_reaper_helpers import (
+from tests.integration.reaper_helpers import (
     DEFINITIONS_YAML,
     KEPT_A_DAY,
     annotations_of,

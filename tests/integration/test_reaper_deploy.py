@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client as k8s
 
 from tests.helpers import wait_for
-from tests.integration.test_reaper_helpers import (
+from tests.integration.reaper_helpers import (
     ROOT,
     job_manager,
     jobs_in,

@@ -24,7 +24,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from jobfn._contract import ARGUMENTS_ANNOTATION, JobSigner
-from tests.integration.test_reaper_helpers import (
+from tests.integration.reaper_helpers import (
     FINISHED_BY_TEST,
     ROOT,
     SIGNATURE,

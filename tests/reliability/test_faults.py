@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 
 from jobfn._contract import DELETION_TIME_ANNOTATION, JobSigner
 from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
-from tests.integration.test_reaper_helpers import (
+from tests.integration.reaper_helpers import (
     DEFINITIONS_YAML,
     FINISHED_BY_TEST,
     parse_cli_output,
@@ -27,7 +27,7 @@ from tests.integration.test_reaper_helpers import (
     start_cli,
     write_final_status,
 )
-from tests.integration.test_reaper_helpers import SIGNATURE as REAPER_SIGNATURE
+from tests.integration.reaper_helpers import SIGNATURE as REAPER_SIGNATURE
 from tests.reliability.clients import Burst, audit, new_run_id, signed_jobs, submissions
 from tests.reliability.faults import FaultCluster, outage
 

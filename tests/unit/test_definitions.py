@@ -5,13 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from jobfn._definitions import DefinitionsFile, JobDefinitions
-from jobfn._errors import DefinitionError, DefinitionNotFound, InvalidArguments
+from jobfn._definitions import JobDefinitions
+from jobfn._definitions_file import DefinitionsFile
+from jobfn._errors import (
+    DefinitionError,
+    DefinitionNotFound,
+    DefinitionsNotLoaded,
+    InvalidArguments,
+    Unavailable,
+)
 
 CORE = Path(__file__).parent.parent / "data" / "definitions" / "core.yaml"
 JOB = """
@@ -143,10 +149,9 @@ def write_atomically(path: Path, text: str) -> None:
 def test_edit_takes_effect_without_restart(tmp_path: Path) -> None:
     path = tmp_path / "definitions.yaml"
     path.write_text(definitions_yaml("one"))
-    source = DefinitionsFile(path, reload_interval_seconds=0.01)
+    source = DefinitionsFile(path, reload_interval_seconds=0)
     assert source.current().names() == ["one"]
     write_atomically(path, definitions_yaml("two"))
-    time.sleep(0.02)
     assert source.current().names() == ["two"]
 
 
@@ -159,11 +164,10 @@ def test_configmap_symlink_swap_is_seen(tmp_path: Path) -> None:
     (second / "definitions.yaml").write_text(definitions_yaml("two"))
     (tmp_path / "..data").symlink_to(first.name)
     (tmp_path / "definitions.yaml").symlink_to("..data/definitions.yaml")
-    source = DefinitionsFile(tmp_path / "definitions.yaml", reload_interval_seconds=0.01)
+    source = DefinitionsFile(tmp_path / "definitions.yaml", reload_interval_seconds=0)
     assert source.current().names() == ["one"]
     (tmp_path / "..data_tmp").symlink_to(second.name)
     os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
-    time.sleep(0.02)
     assert source.current().names() == ["two"]
 
 
@@ -172,21 +176,39 @@ def test_broken_edit_keeps_the_last_good_definitions_and_logs_why(
 ) -> None:
     path = tmp_path / "definitions.yaml"
     path.write_text(definitions_yaml("one"))
-    source = DefinitionsFile(path, reload_interval_seconds=0.01)
+    source = DefinitionsFile(path, reload_interval_seconds=0)
     assert source.current().names() == ["one"]
     write_atomically(path, definitions_yaml("one").replace("type: string", "type: strange"))
-    time.sleep(0.02)
     with caplog.at_level(logging.ERROR):
         assert source.current().names() == ["one"]
     assert "strange" in (source.last_error or "")
     assert any("keeping the last good definitions" in r.getMessage() for r in caplog.records)
     write_atomically(path, definitions_yaml("three"))
-    time.sleep(0.02)
     assert source.current().names() == ["three"]
     assert source.last_error is None
 
 
-def test_no_good_definitions_ever_is_a_definition_error(tmp_path: Path) -> None:
+def test_no_good_definitions_yet_is_unavailable_naming_no_path(tmp_path: Path) -> None:
     source = DefinitionsFile(tmp_path / "missing.yaml")
-    with pytest.raises(DefinitionError, match=r"missing\.yaml"):
+    with pytest.raises(DefinitionsNotLoaded, match="No such file") as raised:
         source.current()
+    assert raised.value.status == 503 and raised.value.retry_after >= 1
+    assert str(tmp_path) not in raised.value.message and "missing.yaml" not in raised.value.message
+
+
+def test_a_config_map_read_that_fails_while_the_api_is_unreachable_is_retried(tmp_path: Path) -> None:
+    """The reader stands in for the API server (the real one: tests/integration/test_template_config_map)."""
+    answers: list[str | Unavailable] = [Unavailable("connection refused"), JOB.replace("{{ message }}", "x")]
+
+    def read_config_map(namespace: str, name: str, key: str) -> str:
+        answer = answers[0] if len(answers) == 1 else answers.pop(0)
+        if isinstance(answer, Unavailable):
+            raise answer
+        return answer
+
+    path = tmp_path / "definitions.yaml"
+    path.write_text("- name: held\n  template_config_map: {name: templates, key: job.yaml}\n")
+    source = DefinitionsFile(path, reload_interval_seconds=0, read_config_map=read_config_map)
+    with pytest.raises(DefinitionsNotLoaded, match="connection refused"):
+        source.current()
+    assert source.current().names() == ["held"]

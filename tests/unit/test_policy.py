@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobfn._contract import JobSigner
+from jobfn._contract import CALLER_ANNOTATION, JobSigner
 from jobfn._definitions import JobDefinitions
-from jobfn._errors import InvalidRequest
-from jobfn._policy import request_hash, shape_job
+from jobfn._errors import Forbidden, InvalidRequest
+from jobfn._policy import check_caller_allowed, request_hash, shape_job
 from jobfn._submission import Overrides, Submission
 
 DEFINITIONS = JobDefinitions.from_yaml(
@@ -107,3 +108,36 @@ def test_values_the_api_takes_only_as_strings_become_strings() -> None:
     job = shaped("fail", arguments={"exit_code": 7})
     assert job["spec"]["backoffLimit"] == 1
     assert job["spec"]["template"]["metadata"]["annotations"]["jobfn.test/exit-code"] == "7"
+
+
+GROUP_ONLY = JobDefinitions.from_yaml(
+    """
+- name: team
+  allowed_subjects: ["group:system:serviceaccounts:apps", "system:serviceaccount:ops:admin"]
+  template: |
+    apiVersion: batch/v1
+    kind: Job
+    metadata: {name: team}
+    spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: busybox}]}}}
+"""
+).get("team")
+
+
+def test_allowed_subjects_may_name_a_group_of_the_caller() -> None:
+    check_caller_allowed(GROUP_ONLY, "system:serviceaccount:apps:worker", {"system:serviceaccounts:apps"})
+    check_caller_allowed(GROUP_ONLY, "system:serviceaccount:ops:admin", {"system:serviceaccounts:ops"})
+    with pytest.raises(Forbidden):
+        check_caller_allowed(GROUP_ONLY, "system:serviceaccount:web:x", {"system:serviceaccounts:web"})
+    with pytest.raises(Forbidden):  # a username that looks like the group is not the group
+        check_caller_allowed(GROUP_ONLY, "system:serviceaccounts:apps", ())
+
+
+def test_a_group_allowed_caller_is_recorded_by_its_username() -> None:
+    job = shaped(
+        "echo",
+        arguments={"message": "m"},
+        caller="system:serviceaccount:apps:w",
+        caller_groups=frozenset({"a-group-name"}),
+    )
+    assert job["metadata"]["annotations"][CALLER_ANNOTATION] == "system:serviceaccount:apps:w"
+    assert "a-group-name" not in json.dumps(job)

@@ -17,7 +17,7 @@ from jobfn.reaper._archive import (
     archive_event,
     archive_record,
 )
-from tests.integration.test_reaper_helpers import sink_receiver
+from tests.integration.reaper_helpers import sink_receiver
 
 FAILED_JOB: dict[str, Any] = {
     "metadata": {

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from jobfn._definitions import JobDefinitions
-from jobfn.reaper.__main__ import JsonFormatter
+from jobfn._logs import JsonFormatter
 from jobfn.reaper._reaping import RunSummary, retention_policy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from jobfn._auth import Caller
 from jobfn._errors import InvalidRequest
 from jobfn._rest_parsing import (
     DEFAULT_TERMINATION_REASON,
@@ -47,7 +48,7 @@ def test_own_body_becomes_a_submission_with_overrides_key_and_caller() -> None:
         "tags": {"team": "x"},
         "queue": "batch",
     }
-    submission, k8s_jobs = submission_from_body(body, idempotency_key="k", caller="me")
+    submission, k8s_jobs = submission_from_body(body, idempotency_key="k", caller=Caller("me"))
     assert not k8s_jobs
     assert submission.overrides == Overrides(
         timeout=5, command=("a", "b"), environment={"A": "1"}, resources={"limits": {}}

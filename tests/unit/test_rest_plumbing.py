@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 from jobfn import _errors as errors
 from jobfn import _openapi as openapi
-from jobfn._auth import TokenAuthenticator, bearer_token
+from jobfn._auth import Caller, TokenAuthenticator, bearer_token
 from jobfn._logs import JsonFormatter, request_id
 from jobfn._routing import choose_door, is_aws_batch_path
 from jobfn._web import InFlightLimit, error_response, parse_json
@@ -127,6 +128,12 @@ def test_one_place_chooses_the_front_door(path: str, headers: dict[str, str], do
         assert choose_door(flask.request)[0] == door
 
 
+@dataclass(frozen=True)
+class ReviewedToken:
+    username: str
+    groups: tuple[str, ...]
+
+
 class Reviewer:
     """Stands in for the TokenReview API: knows one token, counts the reviews."""
 
@@ -136,15 +143,18 @@ class Reviewer:
     def __call__(self, token: str) -> Any:
         self.reviews += 1
         return (
-            type("Reviewed", (), {"username": "system:serviceaccount:ns:sa"})() if token == "good" else None
+            ReviewedToken("system:serviceaccount:ns:sa", ("system:serviceaccounts:ns",))
+            if token == "good"
+            else None
         )
 
 
 def test_a_good_token_is_reviewed_once_then_remembered_until_it_expires() -> None:
     reviewer, now = Reviewer(), [0.0]
     authenticator = TokenAuthenticator(reviewer, ttl_seconds=60, clock=lambda: now[0])
-    assert authenticator.caller("Bearer good") == "system:serviceaccount:ns:sa"
-    assert authenticator.caller("bearer good") == "system:serviceaccount:ns:sa"
+    caller = Caller("system:serviceaccount:ns:sa", frozenset({"system:serviceaccounts:ns"}))
+    assert authenticator.caller("Bearer good") == caller
+    assert authenticator.caller("bearer good") == caller
     assert reviewer.reviews == 1
     now[0] = 61
     authenticator.caller("Bearer good")
