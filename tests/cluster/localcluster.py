@@ -1,26 +1,32 @@
-"""A local Kubernetes control plane for the test suite, without containers.
+"""A local Kubernetes cluster for the test suite: a real node beside KWOK's simulated ones.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as plain
-processes on 127.0.0.1; kwok fakes the node(s) and the pod lifecycle (see
-kwok-stages.yaml). Processes are detached, so one cluster serves many test runs.
+processes; kwok fakes the nodes annotated for it and their pods' lifecycle (see
+kwok-stages.yaml), and those nodes are tainted so only pods that opt in land there.
+The real node (node.py: containerd, kubelet, kube-proxy, CoreDNS) runs real containers.
+All of it shares one network namespace of its own (netns.py), reached from the host at
+https://127.0.0.1:<apiserver port> through a relay. Processes are detached, so one
+cluster serves many test runs.
 
 Public API: ensure_running(), stop(), is_running(), status(), kubeconfig_path(),
-kubectl_path(), bin_dir(); for fault tests, stop_component(), start_component(),
-pause_component() and resume_component(). Everything lives under $JOBFN_CACHE/cluster/.
+kubectl_path(), bin_dir(), containerd_address(); for fault tests, stop_component(),
+start_component(), pause_component() and resume_component(). Everything lives under
+$JOBFN_CACHE/cluster/.
 
 A second, independent cluster (the fault tests stop and restart its components) runs
 with its own state dir and ports: ``JOBFN_CLUSTER_DIR`` (its lock is ``<dir>.lock``),
 ``JOBFN_APISERVER_PORT`` (6 consecutive ports from there) and, for a cluster of etcd
 and kube-apiserver alone, ``JOBFN_CLUSTER_COMPONENTS=etcd,kube-apiserver``. The built
-binaries are shared.
+binaries are shared. A cluster without the node's components stays on the host's
+loopback, without a namespace or relay.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import functools
+import importlib
 import json
 import os
 import shutil
@@ -33,10 +39,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from tests.cluster import netns, node, pki
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
@@ -44,13 +52,21 @@ KWOK_STAGES = HERE / "kwok-stages.yaml"
 SIMULATED_LOG = HERE / "simulated-pod.log"
 
 # Start order; stop goes in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
+COMPONENTS = (*CONTROL_PLANE, *NODE_COMPONENTS)
 REQUIRED_COMPONENTS = ("etcd", "kube-apiserver")
+# The relay's two socat processes (see netns.py), tracked like components.
+RELAYS = ("relay-inside", "relay-host")
+# process name -> (binary, prefix of its first argument) where the name is not the binary's
+PROCESS_SIGNATURES = {"relay-inside": ("socat", "UNIX-LISTEN:"), "relay-host": ("socat", "TCP-LISTEN:")}
 NODE_PREFIX = "kwok-node-"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Pods must tolerate this to land on a KWOK node (see tests/helpers.py: SIMULATED_NODE).
+SIMULATED_TAINT = {"key": "jobfn.dev/simulated", "value": "true", "effect": "NoSchedule"}
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.0/16"
+KWOK_POD_CIDR = "10.244.128.0/17"  # the real node's pods use 10.244.0.0/24
 # Benchmarks create 10,000 Jobs: the node must never be the bottleneck.
 NODE_RESOURCES = {"cpu": "1000", "memory": "1Ti", "pods": "110000"}
 FUNCTION_PORT = 8080  # the function under test listens there; never take it
@@ -107,12 +123,29 @@ def components() -> tuple[str, ...]:
     wanted = {name.strip() for name in given.split(",") if name.strip()}
     unknown = wanted - set(COMPONENTS)
     missing = set(REQUIRED_COMPONENTS) - wanted
+    if wanted & set(NODE_COMPONENTS):  # the node is all of them or none
+        missing |= set(NODE_COMPONENTS) - wanted
     if unknown or missing:
         raise ClusterError(
             f"JOBFN_CLUSTER_COMPONENTS={given!r}: unknown {sorted(unknown)}, missing {sorted(missing)}; "
-            f"choose from {', '.join(COMPONENTS)} (etcd and kube-apiserver are always needed)"
+            f"choose from {', '.join(COMPONENTS)} (etcd and kube-apiserver are always needed, "
+            f"{', '.join(NODE_COMPONENTS)} go together)"
         )
     return tuple(name for name in COMPONENTS if name in wanted)
+
+
+def has_node() -> bool:
+    """Whether this cluster runs the real node (and so lives in its own network namespace)."""
+    return "kubelet" in components()
+
+
+def netns_name() -> str:
+    return netns.name_for(state_dir())
+
+
+def containerd_address() -> Path:
+    """containerd's socket, for importing images (namespace k8s.io is the kubelet's)."""
+    return node.containerd_socket(state_dir())
 
 
 def kubeconfig_path() -> Path:
@@ -171,11 +204,13 @@ def _is_component_process(pid: int, component: str) -> bool:
     """True if pid is alive and runs the component's binary (guards against stale pid files)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and Path(argv0).name == component
+    binary, first_arg = PROCESS_SIGNATURES.get(component, (component, ""))
+    first = argv[1] if len(argv) > 1 else ""
+    return state not in ("Z", "X") and Path(argv[0]).name == binary and first.startswith(first_arg)
 
 
 def _find_by_state_dir(component: str) -> int | None:
@@ -202,8 +237,11 @@ def _spawn_detached(component: str, argv: list[str], env: dict[str, str] | None 
     """Start argv in the background, logging to its log file; returns its pid.
 
     A short-lived shell launches it, so the component is re-parented to init: it
-    outlives this process (own session) and never lingers here as a child.
+    outlives this process (own session) and never lingers here as a child. With a real
+    node, everything but the relay's host end runs in the cluster's network namespace.
     """
+    if has_node() and component != "relay-host":
+        argv = [*netns.enter_argv(netns_name()), *argv]
     log = _log_path(component)
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
@@ -286,108 +324,14 @@ def _check_ports(ports: Ports) -> None:
     owners = ports.by_component()
     if FUNCTION_PORT in owners.values():
         raise ClusterError(f"JOBFN_APISERVER_PORT puts a cluster port on {FUNCTION_PORT}; pick another")
+    if has_node():  # only the relay listens on the host; the rest is in the cluster's namespace
+        owners = {"kube-apiserver (relay)": ports.apiserver}
     busy = [f"{port} ({name})" for name, port in owners.items() if port_in_use(port)]
     if busy:
         raise ClusterError(
             f"ports already in use on 127.0.0.1: {', '.join(busy)}. Another cluster or program holds them "
             "(see `ss -ltnp`); stop it or set JOBFN_APISERVER_PORT (6 consecutive ports are used)."
         )
-
-
-# --- PKI (openssl CLI) -----------------------------------------------------
-
-
-def _openssl(*args: str) -> None:
-    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ClusterError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
-
-
-def _make_cert(name: str, subject: str, extensions: list[str], signed: bool = True) -> None:
-    """EC key <name>.key and certificate <name>.crt, CA-signed unless signed=False (the CA)."""
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    args = ["req", "-x509", "-config", str(_pki("openssl.cnf")), *key, "-days", "3650", "-subj", subject]
-    args += ["-keyout", str(_pki(f"{name}.key")), "-out", str(_pki(f"{name}.crt"))]
-    if signed:
-        args += ["-CA", str(_pki("ca.crt")), "-CAkey", str(_pki("ca.key"))]
-    for extension in extensions:
-        args += ["-addext", extension]
-    _openssl(*args)
-
-
-def _make_service_account_key() -> None:
-    # RSA, as RS256 is what every JWT consumer supports.
-    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(_pki("sa.key")))
-    _openssl("pkey", "-in", str(_pki("sa.key")), "-pubout", "-out", str(_pki("sa.pub")))
-
-
-def _make_pki() -> None:
-    _pki("").mkdir(parents=True, exist_ok=True)
-    # A minimal config: the default one adds CA extensions to every `req -x509` certificate.
-    _pki("openssl.cnf").write_text("[req]\ndistinguished_name = dn\n[dn]\n")
-    _make_cert(
-        "ca",
-        "/CN=jobfn-local-ca",
-        ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
-        signed=False,
-    )
-    sans = "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default"
-    sans += ",DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
-    client = [*leaf, "extendedKeyUsage=clientAuth"]
-    certs = {
-        # One serving cert for every local server (apiserver, controller-manager, scheduler, kwok).
-        "serving": (
-            "/CN=jobfn-local-serving",
-            [*leaf, "extendedKeyUsage=serverAuth", f"subjectAltName={sans}"],
-        ),
-        "admin": ("/O=system:masters/CN=jobfn-admin", client),
-        "kube-controller-manager": ("/CN=system:kube-controller-manager", client),
-        "kube-scheduler": ("/CN=system:kube-scheduler", client),
-        # kwok patches node/pod status, deletes pods, renews leases: admin rights keep it simple.
-        "kwok": ("/O=system:masters/CN=kwok-controller", client),
-        "apiserver-kubelet-client": ("/O=system:masters/CN=kube-apiserver-kubelet-client", client),
-        "front-proxy-client": ("/CN=front-proxy-client", client),
-    }
-    # openssl runs are independent; in parallel they cost ~one process start instead of nine.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(_make_cert, name, subject, ext) for name, (subject, ext) in certs.items()]
-        futures.append(pool.submit(_make_service_account_key))
-        for future in futures:
-            future.result()
-
-
-def _b64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
-def _write_kubeconfig(path: Path, user: str, server: str) -> None:
-    """A self-contained kubeconfig (JSON is valid YAML); written atomically."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "jobfn-local",
-                "cluster": {"server": server, "certificate-authority-data": _b64(_pki("ca.crt"))},
-            }
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate-data": _b64(_pki(f"{user}.crt")),
-                    "client-key-data": _b64(_pki(f"{user}.key")),
-                },
-            }
-        ],
-        "contexts": [{"name": "jobfn-local", "context": {"cluster": "jobfn-local", "user": user}}],
-        "current-context": "jobfn-local",
-    }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)
 
 
 # --- HTTP checks against the components ------------------------------------
@@ -420,11 +364,26 @@ def _http(url: str, *, method: str = "GET", body: Any = None, timeout: float = 5
 
 
 def _api(path: str, **kwargs: Any) -> tuple[int, Any]:
+    """A call to the apiserver from the host (through the relay, with a real node)."""
     return _http(f"https://127.0.0.1:{Ports.from_env().apiserver}{path}", **kwargs)
 
 
+_inside: dict[tuple[str, int], netns.Inside] = {}
+
+
+def _in_cluster_network(function: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+    """Run an HTTP check where the components listen: the cluster's namespace, else the host."""
+    if not has_node():
+        return function()
+    name = netns_name()
+    key = (name, netns.path(name).stat().st_ino)  # a namespace made again is a new one
+    if key not in _inside:
+        _inside[key] = netns.Inside(name)
+    return _inside[key].call(function)
+
+
 def _healthy_at(url: str) -> Callable[[], bool]:
-    return lambda: _http(url)[0] == 200
+    return lambda: _in_cluster_network(lambda: _http(url))[0] == 200
 
 
 def _node_ready(name: str) -> bool:
@@ -436,7 +395,9 @@ def _node_ready(name: str) -> bool:
 
 
 def _nodes_ready() -> bool:
-    return all(_node_ready(name) for name in _node_names())
+    """The KWOK nodes and, with a real node, that one too."""
+    names = _node_names() if "kwok" in components() else []
+    return all(_node_ready(name) for name in [*names, *([node.NODE_NAME] if has_node() else [])])
 
 
 def _default_service_account() -> bool:
@@ -467,11 +428,8 @@ def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
     return [
         str(bins / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
-        "--bind-address=127.0.0.1",
         f"--secure-port={ports.apiserver}",
-        # Loopback is not a valid Endpoints address, so don't publish one for the kubernetes Service.
-        "--advertise-address=127.0.0.1",
-        "--endpoint-reconciler-type=none",
+        *_apiserver_address_flags(),
         f"--cert-dir={state_dir() / 'pki'}",
         f"--tls-cert-file={_pki('serving.crt')}",
         f"--tls-private-key-file={_pki('serving.key')}",
@@ -481,7 +439,7 @@ def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
         f"--service-account-key-file={_pki('sa.pub')}",
         f"--service-account-signing-key-file={_pki('sa.key')}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # `kubectl logs` goes apiserver -> node's kubelet endpoint, which is kwok's server.
+        # `kubectl logs` goes apiserver -> node's kubelet endpoint: the kubelet's, or kwok's server.
         f"--kubelet-client-certificate={_pki('apiserver-kubelet-client.crt')}",
         f"--kubelet-client-key={_pki('apiserver-kubelet-client.key')}",
         f"--kubelet-certificate-authority={_pki('ca.crt')}",
@@ -499,6 +457,14 @@ def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
         "--max-requests-inflight=1000",
         "--max-mutating-requests-inflight=500",
     ]
+
+
+def _apiserver_address_flags() -> list[str]:
+    if has_node():
+        # In the cluster's namespace: pods reach it through the kubernetes Service at the node's address.
+        return ["--bind-address=0.0.0.0", f"--advertise-address={netns.NODE_IP}"]
+    # Loopback is not a valid Endpoints address, so don't publish one for the kubernetes Service.
+    return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
 
 
 def _serving_flags(port: int, component: str) -> list[str]:
@@ -572,7 +538,7 @@ def _kwok_argv(bins: Path, ports: Ports) -> list[str]:
         f"--server-address=127.0.0.1:{ports.kwok}",
         f"--tls-cert-file={_pki('serving.crt')}",
         f"--tls-private-key-file={_pki('serving.key')}",
-        f"--cidr={POD_CIDR}",
+        f"--cidr={KWOK_POD_CIDR}",
         # Node liveness via a Lease, renewed by kwok, like a kubelet.
         "--node-lease-duration-seconds=40",
         # INFO logs every pod patch: ~40k lines for a 10,000-Job benchmark.
@@ -618,6 +584,7 @@ def _node_manifest(name: str, kwok_port: int) -> dict[str, Any]:
                 "type": "kwok",
             },
         },
+        "spec": {"taints": [SIMULATED_TAINT]},
         "status": {
             "capacity": NODE_RESOURCES,
             "allocatable": NODE_RESOURCES,
@@ -652,8 +619,10 @@ def _lock() -> Iterator[None]:
 
 def _start() -> None:
     ports, bins, timeout = Ports.from_env(), bin_dir(), _start_timeout()
+    if has_node():
+        node.ensure_packages()
     _check_ports(ports)
-    for sub in ("pki", "logs", "pids"):
+    for sub in ("pki", "logs", "pids", "relay"):
         (state_dir() / sub).mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
 
@@ -665,46 +634,102 @@ def _start() -> None:
         return _healthy_at(f"{scheme}://127.0.0.1:{port}{path}")
 
     wanted = components()
+    if has_node():
+        netns.create(netns_name())
+        node.prepare_host(state_dir())
     _spawn_detached("etcd", _etcd_argv(bins, ports))  # needs no certificates: boots meanwhile
-    _make_pki()
+    pki.make_pki(_pki(""), netns.NODE_IP if has_node() else None, node.NODE_NAME)
     server = f"https://127.0.0.1:{ports.apiserver}"
-    for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        _write_kubeconfig(state_dir() / f"{user}.kubeconfig", user, server)
+    users = ["kube-controller-manager", "kube-scheduler", "kwok"]
+    for user in [*users, *(pki.NODE_CLIENTS if has_node() else ())]:
+        pki.write_kubeconfig(state_dir() / f"{user}.kubeconfig", _pki(""), user, server)
+    if has_node():  # containerd needs nothing from the API: it boots meanwhile too
+        node.write_configs(state_dir(), _pause_image())
+        _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
     wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
     _spawn_detached("kube-apiserver", _apiserver_argv(bins, ports))
+    if has_node():
+        for relay in RELAYS:
+            _spawn_detached(relay, _argv(relay, bins, ports))
     wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
+    if has_node():
+        wait("relay-host", "apiserver reachable from the host", lambda: _api("/readyz")[0] == 200)
     if "kwok" in wanted:
         _create_nodes(ports)
     for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
         if component in wanted:
             _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
+    if has_node():
+        wait("containerd", "serving", lambda: node.containerd_serving(state_dir()))
+        _import_images()
+        for component in ("kubelet", "kube-proxy", "coredns"):
+            _spawn_detached(component, _argv(component, bins, ports))
     if "kube-controller-manager" in wanted:
         wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
     if "kube-scheduler" in wanted:
         wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
     if "kwok" in wanted:
         wait("kwok", "healthy", local(ports.kwok, "/healthz"))
-        wait("kwok", "node(s) Ready", _nodes_ready)
+    if has_node():
+        wait("kubelet", "healthy", _health_check("kubelet", ports))
+    if "kwok" in wanted or has_node():
+        wait("kwok" if "kwok" in wanted else "kubelet", "node(s) Ready", _nodes_ready)
+    if has_node():
+        wait("kube-proxy", "healthy", _health_check("kube-proxy", ports))
+        wait("coredns", "ready", _health_check("coredns", ports))
     if "kube-controller-manager" in wanted:
         wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
     # Published last: its presence means the cluster came up completely.
-    _write_kubeconfig(kubeconfig_path(), "admin", server)
+    pki.write_kubeconfig(kubeconfig_path(), _pki(""), "admin", server)
+
+
+def _images_module() -> ModuleType | None:
+    """tests/cluster/images.py (built and imported by the images work), when present."""
+    try:
+        return importlib.import_module("tests.cluster.images")
+    except ModuleNotFoundError:
+        return None
+
+
+def _pause_image() -> str:
+    images = _images_module()
+    return str(images.PAUSE_IMAGE) if images else node.DEFAULT_PAUSE_IMAGE
+
+
+def _import_images() -> None:
+    """The images pods run (pause, busybox, the project's), imported into the node's containerd."""
+    images = _images_module()
+    if images is None:  # the node still comes up; pods cannot start without a pause image
+        print("[cluster] tests/cluster/images.py missing: no images imported", file=sys.stderr)
+        return
+    images.ensure_images(containerd_address())
 
 
 def _healthy() -> bool:
-    wanted = components()
+    wanted = [*components(), *(RELAYS if has_node() else ())]
     if not kubeconfig_path().exists() or any(running_pid(c) is None for c in wanted):
         return False
-    return _api("/readyz")[0] == 200 and ("kwok" not in wanted or _nodes_ready())
+    return _api("/readyz")[0] == 200 and _nodes_ready()
+
+
+def _teardown() -> None:
+    """Stop every process of this cluster; with a node, also its pods, mounts and namespace. Keeps the files."""
+    _terminate(["coredns", "kube-proxy", "kubelet"])  # first, so nothing restarts the pods
+    node.kill_pods(state_dir())
+    _terminate([*reversed(CONTROL_PLANE), "containerd", *RELAYS])
+    node.unmount_all(state_dir())
+    for key in [key for key in _inside if key[0] == netns_name()]:
+        _inside.pop(key).close()
+    netns.delete(netns_name())
 
 
 def _stop_unlocked() -> None:
-    _terminate(list(reversed(COMPONENTS)))
+    _teardown()
     shutil.rmtree(state_dir(), ignore_errors=True)
 
 
 def is_running() -> bool:
-    """All components alive, apiserver ready and the fake node(s) Ready."""
+    """All components alive, apiserver ready (from the host) and the node(s) Ready."""
     return state_dir().exists() and _pki("admin.crt").exists() and _healthy()
 
 
@@ -719,13 +744,13 @@ def ensure_running() -> Path:
             _start()
         except BaseException:
             print(f"cluster start failed; logs kept in {state_dir() / 'logs'}", file=sys.stderr)
-            _terminate(list(reversed(COMPONENTS)))
+            _teardown()
             raise
     return kubeconfig_path()
 
 
 def stop() -> None:
-    """Stop every component and remove the cluster state (certs, etcd data, logs)."""
+    """Stop every component and pod, remove the cluster state (certs, etcd data, logs, containerd), mounts and namespace."""
     with _lock():
         _stop_unlocked()
 
@@ -746,6 +771,17 @@ def _argv(component: str, bins: Path, ports: Ports) -> list[str]:
         "kube-scheduler": _scheduler_argv,
         "kwok": _kwok_argv,
     }
+    if component in RELAYS:
+        relay = netns.relay_inside_argv if component == "relay-inside" else netns.relay_host_argv
+        return relay(state_dir(), ports.apiserver)
+    node_builders = {
+        "containerd": node.containerd_argv,
+        "kubelet": node.kubelet_argv,
+        "kube-proxy": node.kube_proxy_argv,
+        "coredns": node.coredns_argv,
+    }
+    if component in node_builders:
+        return node_builders[component](state_dir(), bins)
     return builders[component](bins, ports)
 
 
@@ -754,6 +790,14 @@ def _env(component: str) -> dict[str, str] | None:
 
 
 def _health_check(component: str, ports: Ports) -> Callable[[], bool]:
+    node_checks = {
+        "containerd": lambda: node.containerd_serving(state_dir()),
+        "kubelet": _healthy_at(f"http://127.0.0.1:{node.KUBELET_HEALTHZ_PORT}/healthz"),
+        "kube-proxy": _healthy_at(f"http://127.0.0.1:{node.PROXY_HEALTHZ_PORT}/healthz"),
+        "coredns": _healthy_at(f"http://127.0.0.1:{node.COREDNS_READY_PORT}/ready"),
+    }
+    if component in node_checks:
+        return node_checks[component]
     if component == "etcd":
         return _healthy_at(f"http://127.0.0.1:{ports.etcd}/health")
     path = "/readyz" if component == "kube-apiserver" else "/healthz"

@@ -11,7 +11,7 @@ from function.contract import JOB_NAME_POD_LABEL
 from function.retention import HOLD_FOREVER
 from function.status import terminal_time
 from reaper.archive import ARCHIVED_EVENT_TYPE, ArchiveError
-from tests.helpers import wait_for
+from tests.helpers import on_simulated_node, wait_for
 from tests.integration.test_reaper_helpers import (
     KEPT_A_DAY,
     annotations_of,
@@ -169,7 +169,9 @@ def test_a_name_reused_by_a_newer_job_survives(namespace: str, api_client: Any) 
             "spec": {
                 "template": {
                     "metadata": {"annotations": {"jobfn.test/run-duration-ms": "forever"}},
-                    "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]},
+                    "spec": on_simulated_node(
+                        {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
+                    ),
                 }
             },
         }
