@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import requests
 from kubernetes import client
 
+from tests.cluster.controlplane import KWOK_NODE_LABELS, SIMULATED_TAINT
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_NAMESPACE_LABEL = "jobfn-test"
 FUNCTION_SIGNATURE = "jobfn-e2e"
@@ -30,8 +32,10 @@ FUNCTION_READY_TIMEOUT = 60.0
 #   nodeSelector: {type: kwok}
 #   tolerations: [{key: jobfn.dev/simulated, operator: Exists, effect: NoSchedule}]
 SIMULATED_NODE: dict[str, Any] = {
-    "nodeSelector": {"type": "kwok"},
-    "tolerations": [{"key": "jobfn.dev/simulated", "operator": "Exists", "effect": "NoSchedule"}],
+    "nodeSelector": KWOK_NODE_LABELS,
+    "tolerations": [
+        {"key": SIMULATED_TAINT["key"], "operator": "Exists", "effect": SIMULATED_TAINT["effect"]}
+    ],
 }
 
 T = TypeVar("T")

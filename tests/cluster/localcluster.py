@@ -39,17 +39,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.cluster import netns, node, pki
+from tests.cluster import controlplane, netns, node, pki
+from tests.cluster.controlplane import Ports
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
-KWOK_STAGES = HERE / "kwok-stages.yaml"
-SIMULATED_LOG = HERE / "simulated-pod.log"
 
 # Start order; stop goes in reverse.
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -61,46 +59,11 @@ RELAYS = ("relay-inside", "relay-host")
 # process name -> (binary, prefix of its first argument) where the name is not the binary's
 PROCESS_SIGNATURES = {"relay-inside": ("socat", "UNIX-LISTEN:"), "relay-host": ("socat", "TCP-LISTEN:")}
 NODE_PREFIX = "kwok-node-"
-KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-# Pods must tolerate this to land on a KWOK node (see tests/helpers.py: SIMULATED_NODE).
-SIMULATED_TAINT = {"key": "jobfn.dev/simulated", "value": "true", "effect": "NoSchedule"}
-SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-SERVICE_CIDR = "10.96.0.0/16"
-KWOK_POD_CIDR = "10.244.128.0/17"  # the real node's pods use 10.244.0.0/24
-# Benchmarks create 10,000 Jobs: the node must never be the bottleneck.
-NODE_RESOURCES = {"cpu": "1000", "memory": "1Ti", "pods": "110000"}
 FUNCTION_PORT = 8080  # the function under test listens there; never take it
 
 
 class ClusterError(RuntimeError):
     """The local cluster could not be started or reached."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Loopback ports, all derived from the apiserver port so clusters can coexist."""
-
-    apiserver: int
-    etcd: int
-    etcd_peer: int
-    controller_manager: int
-    scheduler: int
-    kwok: int
-
-    @classmethod
-    def from_env(cls) -> Ports:
-        base = int(os.environ.get("JOBFN_APISERVER_PORT", "16443"))
-        return cls(*range(base, base + 6))
-
-    def by_component(self) -> dict[str, int]:
-        return {
-            "kube-apiserver": self.apiserver,
-            "etcd": self.etcd,
-            "etcd (peer)": self.etcd_peer,
-            "kube-controller-manager": self.controller_manager,
-            "kube-scheduler": self.scheduler,
-            "kwok": self.kwok,
-        }
 
 
 # --- paths -----------------------------------------------------------------
@@ -404,202 +367,11 @@ def _default_service_account() -> bool:
     return _api("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
 
-# --- component command lines -------------------------------------------------
-
-
-def _etcd_argv(bins: Path, ports: Ports) -> list[str]:
-    client, peer = f"http://127.0.0.1:{ports.etcd}", f"http://127.0.0.1:{ports.etcd_peer}"
-    return [
-        str(bins / "etcd"),
-        "--name=jobfn",
-        f"--data-dir={state_dir() / 'etcd'}",
-        f"--listen-client-urls={client}",
-        f"--advertise-client-urls={client}",
-        f"--listen-peer-urls={peer}",
-        f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=jobfn={peer}",
-        "--initial-cluster-state=new",
-        # Throwaway data: skipping fsync keeps 10,000-Job benchmarks off the disk's latency.
-        "--unsafe-no-fsync=true",
-    ]
-
-
-def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kube-apiserver"),
-        f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
-        f"--secure-port={ports.apiserver}",
-        *_apiserver_address_flags(),
-        f"--cert-dir={state_dir() / 'pki'}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--client-ca-file={_pki('ca.crt')}",
-        "--authorization-mode=Node,RBAC",
-        f"--service-account-issuer={SA_ISSUER}",
-        f"--service-account-key-file={_pki('sa.pub')}",
-        f"--service-account-signing-key-file={_pki('sa.key')}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # `kubectl logs` goes apiserver -> node's kubelet endpoint: the kubelet's, or kwok's server.
-        f"--kubelet-client-certificate={_pki('apiserver-kubelet-client.crt')}",
-        f"--kubelet-client-key={_pki('apiserver-kubelet-client.key')}",
-        f"--kubelet-certificate-authority={_pki('ca.crt')}",
-        "--kubelet-preferred-address-types=InternalIP",
-        # Request-header (aggregation) auth; without it every component logs "missing CA bundle".
-        f"--requestheader-client-ca-file={_pki('ca.crt')}",
-        "--requestheader-allowed-names=front-proxy-client",
-        "--requestheader-username-headers=X-Remote-User",
-        "--requestheader-group-headers=X-Remote-Group",
-        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-        f"--proxy-client-cert-file={_pki('front-proxy-client.crt')}",
-        f"--proxy-client-key-file={_pki('front-proxy-client.key')}",
-        "--allow-privileged=true",
-        "--profiling=false",
-        "--max-requests-inflight=1000",
-        "--max-mutating-requests-inflight=500",
-    ]
-
-
-def _apiserver_address_flags() -> list[str]:
-    if has_node():
-        # In the cluster's namespace: pods reach it through the kubernetes Service at the node's address.
-        return ["--bind-address=0.0.0.0", f"--advertise-address={netns.NODE_IP}"]
-    # Loopback is not a valid Endpoints address, so don't publish one for the kubernetes Service.
-    return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
-
-
-def _serving_flags(port: int, component: str) -> list[str]:
-    kubeconfig = state_dir() / f"{component}.kubeconfig"
-    return [
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--profiling=false",
-    ]
-
-
-def _controller_manager_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kube-controller-manager"),
-        f"--kubeconfig={state_dir() / 'kube-controller-manager.kubeconfig'}",
-        *_serving_flags(ports.controller_manager, "kube-controller-manager"),
-        "--leader-elect=false",
-        # All default controllers: job, cronjob, garbage collector, ttl-after-finished,
-        # namespace, serviceaccount(-token), replicaset, deployment, node lifecycle, ...
-        "--controllers=*",
-        "--use-service-account-credentials=true",
-        # The default is under /usr/libexec, which it would create on the host.
-        f"--flex-volume-plugin-dir={state_dir() / 'flexvolume'}",
-        f"--service-account-private-key-file={_pki('sa.key')}",
-        f"--root-ca-file={_pki('ca.crt')}",
-        f"--cluster-signing-cert-file={_pki('ca.crt')}",
-        f"--cluster-signing-key-file={_pki('ca.key')}",
-        # Defaults (20 qps) would throttle benchmarks that create thousands of Jobs.
-        "--kube-api-qps=1000",
-        "--kube-api-burst=2000",
-    ]
-
-
-def _scheduler_argv(bins: Path, ports: Ports) -> list[str]:
-    config = state_dir() / "kube-scheduler.config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "kubescheduler.config.k8s.io/v1",
-                "kind": "KubeSchedulerConfiguration",
-                "clientConnection": {
-                    "kubeconfig": str(state_dir() / "kube-scheduler.kubeconfig"),
-                    "qps": 1000,
-                    "burst": 2000,
-                },
-                "leaderElection": {"leaderElect": False},
-            },
-            indent=2,
-        )
-    )
-    return [
-        str(bins / "kube-scheduler"),
-        f"--config={config}",
-        *_serving_flags(ports.scheduler, "kube-scheduler"),
-    ]
-
-
-def _kwok_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kwok"),
-        f"--kubeconfig={state_dir() / 'kwok.kubeconfig'}",
-        f"--config={KWOK_STAGES}",
-        f"--config={_write_kwok_config()}",
-        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-        "--node-ip=127.0.0.1",
-        f"--node-port={ports.kwok}",
-        f"--server-address=127.0.0.1:{ports.kwok}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--cidr={KWOK_POD_CIDR}",
-        # Node liveness via a Lease, renewed by kwok, like a kubelet.
-        "--node-lease-duration-seconds=40",
-        # INFO logs every pod patch: ~40k lines for a 10,000-Job benchmark.
-        "--v=WARN",
-    ]
-
-
-def _write_kwok_config() -> Path:
-    """The ClusterLogs rule serving the simulated log to every pod.
-
-    No KwokConfiguration here on purpose: kwok v0.8.0 does not default one read from
-    --config (it fails on a zero lease parallelism), while its built-in one is fine.
-    """
-    logs = {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "ClusterLogs",
-        "metadata": {"name": "jobfn-simulated-logs"},
-        "spec": {"logs": [{"logsFile": str(SIMULATED_LOG)}]},
-    }
-    path = state_dir() / "kwok.config.yaml"
-    path.write_text(json.dumps(logs, indent=2) + "\n")
-    return path
-
-
-def _kwok_env() -> dict[str, str]:
-    # kwok also loads ~/.kwok/kwok.yaml if present; a private HOME keeps a user's config out.
-    home = state_dir() / "kwok-home"
-    home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home)}
-
-
-def _node_manifest(name: str, kwok_port: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "type": "kwok",
-            },
-        },
-        "spec": {"taints": [SIMULATED_TAINT]},
-        "status": {
-            "capacity": NODE_RESOURCES,
-            "allocatable": NODE_RESOURCES,
-            "addresses": [
-                {"type": "InternalIP", "address": "127.0.0.1"},
-                {"type": "Hostname", "address": name},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": kwok_port}},
-        },
-    }
-
-
 def _create_nodes(ports: Ports) -> None:
     for name in _node_names():
-        status, body = _api("/api/v1/nodes", method="POST", body=_node_manifest(name, ports.kwok))
+        status, body = _api(
+            "/api/v1/nodes", method="POST", body=controlplane.kwok_node_manifest(name, ports.kwok)
+        )
         if status not in (201, 409):
             raise ClusterError(f"creating node {name} failed: HTTP {status} {body}")
 
@@ -637,7 +409,7 @@ def _start() -> None:
     if has_node():
         netns.create(netns_name())
         node.prepare_host(state_dir())
-    _spawn_detached("etcd", _etcd_argv(bins, ports))  # needs no certificates: boots meanwhile
+    _spawn_detached("etcd", _argv("etcd", bins, ports))  # needs no certificates: boots meanwhile
     pki.make_pki(_pki(""), netns.NODE_IP if has_node() else None, node.NODE_NAME)
     server = f"https://127.0.0.1:{ports.apiserver}"
     users = ["kube-controller-manager", "kube-scheduler", "kwok"]
@@ -647,7 +419,7 @@ def _start() -> None:
         node.write_configs(state_dir(), _pause_image())
         _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
     wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
-    _spawn_detached("kube-apiserver", _apiserver_argv(bins, ports))
+    _spawn_detached("kube-apiserver", _argv("kube-apiserver", bins, ports))
     if has_node():
         for relay in RELAYS:
             _spawn_detached(relay, _argv(relay, bins, ports))
@@ -764,12 +536,14 @@ def status() -> dict[str, int | None]:
 
 
 def _argv(component: str, bins: Path, ports: Ports) -> list[str]:
+    state = state_dir()
+    if component == "kube-apiserver":
+        return controlplane.apiserver_argv(state, bins, ports, in_netns=has_node())
     builders = {
-        "etcd": _etcd_argv,
-        "kube-apiserver": _apiserver_argv,
-        "kube-controller-manager": _controller_manager_argv,
-        "kube-scheduler": _scheduler_argv,
-        "kwok": _kwok_argv,
+        "etcd": controlplane.etcd_argv,
+        "kube-controller-manager": controlplane.controller_manager_argv,
+        "kube-scheduler": controlplane.scheduler_argv,
+        "kwok": controlplane.kwok_argv,
     }
     if component in RELAYS:
         relay = netns.relay_inside_argv if component == "relay-inside" else netns.relay_host_argv
@@ -782,11 +556,11 @@ def _argv(component: str, bins: Path, ports: Ports) -> list[str]:
     }
     if component in node_builders:
         return node_builders[component](state_dir(), bins)
-    return builders[component](bins, ports)
+    return builders[component](state, bins, ports)
 
 
 def _env(component: str) -> dict[str, str] | None:
-    return _kwok_env() if component == "kwok" else None
+    return controlplane.kwok_env(state_dir()) if component == "kwok" else None
 
 
 def _health_check(component: str, ports: Ports) -> Callable[[], bool]:
