@@ -2,6 +2,7 @@
 
     python -m tests.cluster up|down|status|kubeconfig
     python -m tests.cluster stop|start|pause|resume <component>    (fault tests)
+    python -m tests.cluster images [--containerd ADDRESS]          (the real node's images)
     python -m tests.cluster podstart [--pods N]                   (pod start latency on the real node)
 
 The environment picks the cluster: JOBFN_CLUSTER_DIR, JOBFN_APISERVER_PORT and
@@ -14,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.cluster import localcluster
 
@@ -46,6 +48,19 @@ def _kubeconfig() -> int:
     path = localcluster.kubeconfig_path()
     print(path)
     return 0 if path.exists() else 1
+
+
+def _images(containerd: Path | None) -> int:
+    from tests.cluster import images  # buildah and friends are only needed for this command
+
+    for built in images.build_images():
+        took = "cached" if built.seconds is None else f"built in {built.seconds:.1f}s"
+        print(f"{built.image.name:10} {built.size / 2**20:7.1f} MiB  {took:18} {' '.join(built.image.refs)}")
+    if containerd is not None:
+        started = time.monotonic()
+        images.ensure_images(containerd)
+        print(f"imported into {containerd} in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0
 
 
 def _podstart(pods: int) -> int:
@@ -97,13 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=[*COMMANDS, *COMPONENT_COMMANDS, "podstart"],
+        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images", "podstart"],
         help="up: start (idempotent); down: stop and wipe state; stop/start/pause/resume one component",
     )
     parser.add_argument("component", nargs="?", choices=localcluster.COMPONENTS)
+    parser.add_argument(
+        "--containerd", type=Path, help="images: also import into the containerd at this socket"
+    )
     parser.add_argument("--pods", type=int, default=50, help="podstart: how many pods to time")
     args = parser.parse_args(argv)
     try:
+        if args.command == "images":
+            return _images(args.containerd)
         if args.command == "podstart":
             return _podstart(args.pods)
         if args.command in COMPONENT_COMMANDS:

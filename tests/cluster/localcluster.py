@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import importlib
 import json
 import os
 import shutil
@@ -40,7 +39,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tests.cluster import controlplane, netns, node, pki
@@ -455,26 +453,19 @@ def _start() -> None:
     pki.write_kubeconfig(kubeconfig_path(), _pki(""), "admin", server)
 
 
-def _images_module() -> ModuleType | None:
-    """tests/cluster/images.py (built and imported by the images work), when present."""
-    try:
-        return importlib.import_module("tests.cluster.images")
-    except ModuleNotFoundError:
-        return None
-
-
 def _pause_image() -> str:
-    images = _images_module()
-    return str(images.PAUSE_IMAGE) if images else node.DEFAULT_PAUSE_IMAGE
+    from tests.cluster import images  # it imports this module: not at the top
+
+    return images.PAUSE_IMAGE
 
 
 def _import_images() -> None:
-    """The images pods run (pause, busybox, the project's), imported into the node's containerd."""
-    images = _images_module()
-    if images is None:  # the node still comes up; pods cannot start without a pause image
-        print("[cluster] tests/cluster/images.py missing: no images imported", file=sys.stderr)
-        return
+    """The images pods run (pause, busybox, the project's): built once per machine, imported into the node's containerd."""
+    from tests.cluster import images
+
+    began = time.monotonic()
     images.ensure_images(containerd_address())
+    print(f"[cluster] images imported ({time.monotonic() - began:.1f}s)", file=sys.stderr)
 
 
 def _healthy() -> bool:

@@ -30,8 +30,6 @@ PROXY_HEALTHZ_PORT = 10256
 COREDNS_READY_PORT = 8181
 CNI_BIN_DIR = "/usr/lib/cni"
 RUNC = "/usr/sbin/runc"
-# The default pause image until tests/cluster/images.py names the one it imports.
-DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 # kubelet sets these host-wide sysctls on start; it gets private copies holding the values it wants.
 KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
 # Debian packages the node needs, by a command each provides.
