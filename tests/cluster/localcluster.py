@@ -38,6 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,10 @@ def _start() -> None:
     def local(port: int, path: str, scheme: str = "https") -> Callable[[], bool]:
         return _healthy_at(f"{scheme}://127.0.0.1:{port}{path}")
 
+    def prepare_images() -> None:
+        wait("containerd", "serving", lambda: node.containerd_serving(state_dir()))
+        _import_images()
+
     wanted = components()
     if has_node():
         netns.create(netns_name())
@@ -413,42 +418,45 @@ def _start() -> None:
     users = ["kube-controller-manager", "kube-scheduler", "kwok"]
     for user in [*users, *(pki.NODE_CLIENTS if has_node() else ())]:
         pki.write_kubeconfig(state_dir() / f"{user}.kubeconfig", _pki(""), user, server)
-    if has_node():  # containerd needs nothing from the API: it boots meanwhile too
-        node.write_configs(state_dir(), _pause_image())
-        _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
-    wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
-    _spawn_detached("kube-apiserver", _argv("kube-apiserver", bins, ports))
-    if has_node():
-        for relay in RELAYS:
-            _spawn_detached(relay, _argv(relay, bins, ports))
-    wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
-    if has_node():
-        wait("relay-host", "apiserver reachable from the host", lambda: _api("/readyz")[0] == 200)
-    if "kwok" in wanted:
-        _create_nodes(ports)
-    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        if component in wanted:
-            _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
-    if has_node():
-        wait("containerd", "serving", lambda: node.containerd_serving(state_dir()))
-        _import_images()
-        for component in ("kubelet", "kube-proxy", "coredns"):
-            _spawn_detached(component, _argv(component, bins, ports))
-    if "kube-controller-manager" in wanted:
-        wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
-    if "kube-scheduler" in wanted:
-        wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
-    if "kwok" in wanted:
-        wait("kwok", "healthy", local(ports.kwok, "/healthz"))
-    if has_node():
-        wait("kubelet", "healthy", _health_check("kubelet", ports))
-    if "kwok" in wanted or has_node():
-        wait("kwok" if "kwok" in wanted else "kubelet", "node(s) Ready", _nodes_ready)
-    if has_node():
-        wait("kube-proxy", "healthy", _health_check("kube-proxy", ports))
-        wait("coredns", "ready", _health_check("coredns", ports))
-    if "kube-controller-manager" in wanted:
-        wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        images_imported = None
+        if has_node():  # containerd and its images need nothing from the API: they get ready meanwhile
+            node.write_configs(state_dir(), _pause_image())
+            _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
+            images_imported = background.submit(prepare_images)
+        wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
+        _spawn_detached("kube-apiserver", _argv("kube-apiserver", bins, ports))
+        if has_node():
+            for relay in RELAYS:
+                _spawn_detached(relay, _argv(relay, bins, ports))
+        wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
+        if has_node():
+            wait("relay-host", "apiserver reachable from the host", lambda: _api("/readyz")[0] == 200)
+        if "kwok" in wanted:
+            _create_nodes(ports)
+        for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            if component in wanted:
+                _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
+        if has_node():
+            for component in ("kubelet", "kube-proxy", "coredns"):
+                _spawn_detached(component, _argv(component, bins, ports))
+        if "kube-controller-manager" in wanted:
+            wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
+        if "kube-scheduler" in wanted:
+            wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
+        if "kwok" in wanted:
+            wait("kwok", "healthy", local(ports.kwok, "/healthz"))
+        if has_node():
+            wait("kubelet", "healthy", _health_check("kubelet", ports))
+        if "kwok" in wanted or has_node():
+            wait("kwok" if "kwok" in wanted else "kubelet", "node(s) Ready", _nodes_ready)
+        if has_node():
+            wait("kube-proxy", "healthy", _health_check("kube-proxy", ports))
+            wait("coredns", "ready", _health_check("coredns", ports))
+        if "kube-controller-manager" in wanted:
+            wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+        if images_imported is not None:
+            images_imported.result()
     # Published last: its presence means the cluster came up completely.
     pki.write_kubeconfig(kubeconfig_path(), _pki(""), "admin", server)
 
