@@ -421,7 +421,7 @@ def _start() -> None:
     with ThreadPoolExecutor(max_workers=1) as background:
         images_imported = None
         if has_node():  # containerd and its images need nothing from the API: they get ready meanwhile
-            node.write_configs(state_dir(), _pause_image())
+            node.write_configs(state_dir(), _pause_image(), _image_store())
             _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
             images_imported = background.submit(prepare_images)
         wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
@@ -459,6 +459,11 @@ def _start() -> None:
             images_imported.result()
     # Published last: its presence means the cluster came up completely.
     pki.write_kubeconfig(kubeconfig_path(), _pki(""), "admin", server)
+
+
+def _image_store() -> Path:
+    """containerd's root for this cluster: kept across `down`, so a warm `up` imports nothing."""
+    return cache_dir() / "containerd" / netns_name()
 
 
 def _pause_image() -> str:

@@ -81,20 +81,27 @@ def ensure_packages() -> None:
 # --- configuration files -------------------------------------------------------
 
 
-def write_configs(state_dir: Path, pause_image: str) -> None:
-    write_containerd_config(state_dir, pause_image)
+def write_configs(state_dir: Path, pause_image: str, image_store: Path) -> None:
+    write_containerd_config(state_dir, pause_image, image_store)
     write_cni_config(state_dir)
     write_kubelet_config(state_dir, state_dir / "pki")
     write_kube_proxy_config(state_dir)
     write_corefile(state_dir)
 
 
-def write_containerd_config(state_dir: Path, pause_image: str) -> Path:
+def write_containerd_config(state_dir: Path, pause_image: str, image_store: Path) -> Path:
+    """containerd's config; its root (images, snapshots, metadata) is ``image_store``, outside the state dir.
+
+    Importing the images takes most of a minute, so they outlive `down`: only the runtime
+    state (tasks, mounts, runc's) lives in the state dir. Containers of a previous run
+    that are still in the metadata belong to pods the new cluster never had: the kubelet
+    removes them like after a node reboot.
+    """
     base = root(state_dir) / "containerd"
     (root(state_dir) / "cni" / "net.d").mkdir(parents=True, exist_ok=True)
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     text = f"""version = 2
-root = "{base / "root"}"
+root = "{image_store}"
 state = "{base / "state"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
@@ -120,6 +127,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   runtime_type = "io.containerd.runc.v2"
 [{cri}.containerd.runtimes.runc.options]
   BinaryName = "{RUNC}"
+  Root = "{root(state_dir) / "runc"}"
   SystemdCgroup = false
 [{cri}.cni]
   bin_dir = "{CNI_BIN_DIR}"

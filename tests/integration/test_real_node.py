@@ -29,6 +29,7 @@ def real_job(
         "command": command,
     }
     container.update(spec.pop("container", {}))
+    pod_spec = {"restartPolicy": "Never", "containers": [container], **spec.pop("pod", {})}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -36,7 +37,7 @@ def real_job(
         "spec": {
             "backoffLimit": 0,
             **spec,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
+            "template": {"spec": pod_spec},
         },
     }
 
@@ -117,7 +118,9 @@ def test_container_over_its_memory_limit_is_oom_killed(
 def test_sleep_past_active_deadline_fails_with_deadline_exceeded_and_removes_the_pod(
     api_client: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    create_job(kubectl, real_job("slow", namespace, ["sleep", "300"], activeDeadlineSeconds=5))
+    # sleep as PID 1 ignores SIGTERM: a short grace period spares the default 30 s wait.
+    pod = {"terminationGracePeriodSeconds": 2}
+    create_job(kubectl, real_job("slow", namespace, ["sleep", "300"], activeDeadlineSeconds=5, pod=pod))
     wait_for(
         lambda: any(p.status.phase == "Running" for p in job_pods(api_client, namespace, "slow")),
         timeout=POD_START_TIMEOUT,
