@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,13 +20,31 @@ from typing import Any, TypeVar
 import requests
 from kubernetes import client
 
+from tests.cluster.controlplane import KWOK_NODE_LABELS, SIMULATED_TAINT
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_NAMESPACE_LABEL = "jobfn-test"
 FUNCTION_SIGNATURE = "jobfn-e2e"
 FUNCTION_READY_TIMEOUT = 60.0
 
+# Pod spec fields that put a pod on a KWOK node, simulated there (the jobfn.test/* annotations
+# script it); a pod without them runs real containers on the real node. In YAML:
+#   nodeSelector: {type: kwok}
+#   tolerations: [{key: jobfn.dev/simulated, operator: Exists, effect: NoSchedule}]
+SIMULATED_NODE: dict[str, Any] = {
+    "nodeSelector": KWOK_NODE_LABELS,
+    "tolerations": [
+        {"key": SIMULATED_TAINT["key"], "operator": "Exists", "effect": SIMULATED_TAINT["effect"]}
+    ],
+}
+
 T = TypeVar("T")
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def on_simulated_node(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """``pod_spec`` with SIMULATED_NODE's fields added (a new dict)."""
+    return {**pod_spec, **copy.deepcopy(SIMULATED_NODE)}
 
 
 def wait_for(

@@ -3,6 +3,7 @@
     python -m tests.cluster up|down|status|kubeconfig
     python -m tests.cluster stop|start|pause|resume <component>    (fault tests)
     python -m tests.cluster images [--containerd ADDRESS]          (the real node's images)
+    python -m tests.cluster podstart [--pods N]                   (pod start latency on the real node)
 
 The environment picks the cluster: JOBFN_CLUSTER_DIR, JOBFN_APISERVER_PORT and
 JOBFN_CLUSTER_COMPONENTS (see localcluster.py); unset, it is the shared one.
@@ -62,6 +63,13 @@ def _images(containerd: Path | None) -> int:
     return 0
 
 
+def _podstart(pods: int) -> int:
+    from tests.cluster import podstart  # needs the kubernetes client, which nothing else here does
+
+    print(podstart.report(podstart.measure(pods)))
+    return 0
+
+
 def _stop_component(component: str) -> int:
     localcluster.stop_component(component)
     print(f"{component} killed; its state is kept", file=sys.stderr)
@@ -104,17 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images"],
+        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images", "podstart"],
         help="up: start (idempotent); down: stop and wipe state; stop/start/pause/resume one component",
     )
     parser.add_argument("component", nargs="?", choices=localcluster.COMPONENTS)
     parser.add_argument(
         "--containerd", type=Path, help="images: also import into the containerd at this socket"
     )
+    parser.add_argument("--pods", type=int, default=50, help="podstart: how many pods to time")
     args = parser.parse_args(argv)
     try:
         if args.command == "images":
             return _images(args.containerd)
+        if args.command == "podstart":
+            return _podstart(args.pods)
         if args.command in COMPONENT_COMMANDS:
             if args.component is None:
                 parser.error(f"{args.command} needs a component")

@@ -1,23 +1,28 @@
-"""A local Kubernetes control plane for the test suite, without containers.
+"""A local Kubernetes cluster for the test suite: a real node beside KWOK's simulated ones.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as plain
-processes on 127.0.0.1; kwok fakes the node(s) and the pod lifecycle (see
-kwok-stages.yaml). Processes are detached, so one cluster serves many test runs.
+processes; kwok fakes the nodes annotated for it and their pods' lifecycle (see
+kwok-stages.yaml), and those nodes are tainted so only pods that opt in land there.
+The real node (node.py: containerd, kubelet, kube-proxy, CoreDNS) runs real containers.
+All of it shares one network namespace of its own (netns.py), reached from the host at
+https://127.0.0.1:<apiserver port> through a relay. Processes are detached, so one
+cluster serves many test runs.
 
 Public API: ensure_running(), stop(), is_running(), status(), kubeconfig_path(),
-kubectl_path(), bin_dir(); for fault tests, stop_component(), start_component(),
-pause_component() and resume_component(). Everything lives under $JOBFN_CACHE/cluster/.
+kubectl_path(), bin_dir(), containerd_address(); for fault tests, stop_component(),
+start_component(), pause_component() and resume_component(). Everything lives under
+$JOBFN_CACHE/cluster/.
 
 A second, independent cluster (the fault tests stop and restart its components) runs
 with its own state dir and ports: ``JOBFN_CLUSTER_DIR`` (its lock is ``<dir>.lock``),
 ``JOBFN_APISERVER_PORT`` (6 consecutive ports from there) and, for a cluster of etcd
 and kube-apiserver alone, ``JOBFN_CLUSTER_COMPONENTS=etcd,kube-apiserver``. The built
-binaries are shared.
+binaries are shared. A cluster without the node's components stays on the host's
+loopback, without a namespace or relay.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import functools
@@ -34,57 +39,30 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.cluster import controlplane, netns, node, pki
+from tests.cluster.controlplane import Ports
+
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
-KWOK_STAGES = HERE / "kwok-stages.yaml"
-SIMULATED_LOG = HERE / "simulated-pod.log"
 
 # Start order; stop goes in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
+COMPONENTS = (*CONTROL_PLANE, *NODE_COMPONENTS)
 REQUIRED_COMPONENTS = ("etcd", "kube-apiserver")
+# The relay's two socat processes (see netns.py), tracked like components.
+RELAYS = ("relay-inside", "relay-host")
+# process name -> (binary, prefix of its first argument) where the name is not the binary's
+PROCESS_SIGNATURES = {"relay-inside": ("socat", "UNIX-LISTEN:"), "relay-host": ("socat", "TCP-LISTEN:")}
 NODE_PREFIX = "kwok-node-"
-KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.0/16"
-# Benchmarks create 10,000 Jobs: the node must never be the bottleneck.
-NODE_RESOURCES = {"cpu": "1000", "memory": "1Ti", "pods": "110000"}
 FUNCTION_PORT = 8080  # the function under test listens there; never take it
 
 
 class ClusterError(RuntimeError):
     """The local cluster could not be started or reached."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Loopback ports, all derived from the apiserver port so clusters can coexist."""
-
-    apiserver: int
-    etcd: int
-    etcd_peer: int
-    controller_manager: int
-    scheduler: int
-    kwok: int
-
-    @classmethod
-    def from_env(cls) -> Ports:
-        base = int(os.environ.get("JOBFN_APISERVER_PORT", "16443"))
-        return cls(*range(base, base + 6))
-
-    def by_component(self) -> dict[str, int]:
-        return {
-            "kube-apiserver": self.apiserver,
-            "etcd": self.etcd,
-            "etcd (peer)": self.etcd_peer,
-            "kube-controller-manager": self.controller_manager,
-            "kube-scheduler": self.scheduler,
-            "kwok": self.kwok,
-        }
 
 
 # --- paths -----------------------------------------------------------------
@@ -107,12 +85,29 @@ def components() -> tuple[str, ...]:
     wanted = {name.strip() for name in given.split(",") if name.strip()}
     unknown = wanted - set(COMPONENTS)
     missing = set(REQUIRED_COMPONENTS) - wanted
+    if wanted & set(NODE_COMPONENTS):  # the node is all of them or none
+        missing |= set(NODE_COMPONENTS) - wanted
     if unknown or missing:
         raise ClusterError(
             f"JOBFN_CLUSTER_COMPONENTS={given!r}: unknown {sorted(unknown)}, missing {sorted(missing)}; "
-            f"choose from {', '.join(COMPONENTS)} (etcd and kube-apiserver are always needed)"
+            f"choose from {', '.join(COMPONENTS)} (etcd and kube-apiserver are always needed, "
+            f"{', '.join(NODE_COMPONENTS)} go together)"
         )
     return tuple(name for name in COMPONENTS if name in wanted)
+
+
+def has_node() -> bool:
+    """Whether this cluster runs the real node (and so lives in its own network namespace)."""
+    return "kubelet" in components()
+
+
+def netns_name() -> str:
+    return netns.name_for(state_dir())
+
+
+def containerd_address() -> Path:
+    """containerd's socket, for importing images (namespace k8s.io is the kubelet's)."""
+    return node.containerd_socket(state_dir())
 
 
 def kubeconfig_path() -> Path:
@@ -171,11 +166,13 @@ def _is_component_process(pid: int, component: str) -> bool:
     """True if pid is alive and runs the component's binary (guards against stale pid files)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and Path(argv0).name == component
+    binary, first_arg = PROCESS_SIGNATURES.get(component, (component, ""))
+    first = argv[1] if len(argv) > 1 else ""
+    return state not in ("Z", "X") and Path(argv[0]).name == binary and first.startswith(first_arg)
 
 
 def _find_by_state_dir(component: str) -> int | None:
@@ -202,8 +199,11 @@ def _spawn_detached(component: str, argv: list[str], env: dict[str, str] | None 
     """Start argv in the background, logging to its log file; returns its pid.
 
     A short-lived shell launches it, so the component is re-parented to init: it
-    outlives this process (own session) and never lingers here as a child.
+    outlives this process (own session) and never lingers here as a child. With a real
+    node, everything but the relay's host end runs in the cluster's network namespace.
     """
+    if has_node() and component != "relay-host":
+        argv = [*netns.enter_argv(netns_name()), *argv]
     log = _log_path(component)
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
@@ -286,108 +286,14 @@ def _check_ports(ports: Ports) -> None:
     owners = ports.by_component()
     if FUNCTION_PORT in owners.values():
         raise ClusterError(f"JOBFN_APISERVER_PORT puts a cluster port on {FUNCTION_PORT}; pick another")
+    if has_node():  # only the relay listens on the host; the rest is in the cluster's namespace
+        owners = {"kube-apiserver (relay)": ports.apiserver}
     busy = [f"{port} ({name})" for name, port in owners.items() if port_in_use(port)]
     if busy:
         raise ClusterError(
             f"ports already in use on 127.0.0.1: {', '.join(busy)}. Another cluster or program holds them "
             "(see `ss -ltnp`); stop it or set JOBFN_APISERVER_PORT (6 consecutive ports are used)."
         )
-
-
-# --- PKI (openssl CLI) -----------------------------------------------------
-
-
-def _openssl(*args: str) -> None:
-    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ClusterError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
-
-
-def _make_cert(name: str, subject: str, extensions: list[str], signed: bool = True) -> None:
-    """EC key <name>.key and certificate <name>.crt, CA-signed unless signed=False (the CA)."""
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    args = ["req", "-x509", "-config", str(_pki("openssl.cnf")), *key, "-days", "3650", "-subj", subject]
-    args += ["-keyout", str(_pki(f"{name}.key")), "-out", str(_pki(f"{name}.crt"))]
-    if signed:
-        args += ["-CA", str(_pki("ca.crt")), "-CAkey", str(_pki("ca.key"))]
-    for extension in extensions:
-        args += ["-addext", extension]
-    _openssl(*args)
-
-
-def _make_service_account_key() -> None:
-    # RSA, as RS256 is what every JWT consumer supports.
-    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(_pki("sa.key")))
-    _openssl("pkey", "-in", str(_pki("sa.key")), "-pubout", "-out", str(_pki("sa.pub")))
-
-
-def _make_pki() -> None:
-    _pki("").mkdir(parents=True, exist_ok=True)
-    # A minimal config: the default one adds CA extensions to every `req -x509` certificate.
-    _pki("openssl.cnf").write_text("[req]\ndistinguished_name = dn\n[dn]\n")
-    _make_cert(
-        "ca",
-        "/CN=jobfn-local-ca",
-        ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
-        signed=False,
-    )
-    sans = "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default"
-    sans += ",DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
-    client = [*leaf, "extendedKeyUsage=clientAuth"]
-    certs = {
-        # One serving cert for every local server (apiserver, controller-manager, scheduler, kwok).
-        "serving": (
-            "/CN=jobfn-local-serving",
-            [*leaf, "extendedKeyUsage=serverAuth", f"subjectAltName={sans}"],
-        ),
-        "admin": ("/O=system:masters/CN=jobfn-admin", client),
-        "kube-controller-manager": ("/CN=system:kube-controller-manager", client),
-        "kube-scheduler": ("/CN=system:kube-scheduler", client),
-        # kwok patches node/pod status, deletes pods, renews leases: admin rights keep it simple.
-        "kwok": ("/O=system:masters/CN=kwok-controller", client),
-        "apiserver-kubelet-client": ("/O=system:masters/CN=kube-apiserver-kubelet-client", client),
-        "front-proxy-client": ("/CN=front-proxy-client", client),
-    }
-    # openssl runs are independent; in parallel they cost ~one process start instead of nine.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(_make_cert, name, subject, ext) for name, (subject, ext) in certs.items()]
-        futures.append(pool.submit(_make_service_account_key))
-        for future in futures:
-            future.result()
-
-
-def _b64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
-def _write_kubeconfig(path: Path, user: str, server: str) -> None:
-    """A self-contained kubeconfig (JSON is valid YAML); written atomically."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "jobfn-local",
-                "cluster": {"server": server, "certificate-authority-data": _b64(_pki("ca.crt"))},
-            }
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate-data": _b64(_pki(f"{user}.crt")),
-                    "client-key-data": _b64(_pki(f"{user}.key")),
-                },
-            }
-        ],
-        "contexts": [{"name": "jobfn-local", "context": {"cluster": "jobfn-local", "user": user}}],
-        "current-context": "jobfn-local",
-    }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)
 
 
 # --- HTTP checks against the components ------------------------------------
@@ -420,11 +326,26 @@ def _http(url: str, *, method: str = "GET", body: Any = None, timeout: float = 5
 
 
 def _api(path: str, **kwargs: Any) -> tuple[int, Any]:
+    """A call to the apiserver from the host (through the relay, with a real node)."""
     return _http(f"https://127.0.0.1:{Ports.from_env().apiserver}{path}", **kwargs)
 
 
+_inside: dict[tuple[str, int], netns.Inside] = {}
+
+
+def _in_cluster_network(function: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+    """Run an HTTP check where the components listen: the cluster's namespace, else the host."""
+    if not has_node():
+        return function()
+    name = netns_name()
+    key = (name, netns.path(name).stat().st_ino)  # a namespace made again is a new one
+    if key not in _inside:
+        _inside[key] = netns.Inside(name)
+    return _inside[key].call(function)
+
+
 def _healthy_at(url: str) -> Callable[[], bool]:
-    return lambda: _http(url)[0] == 200
+    return lambda: _in_cluster_network(lambda: _http(url))[0] == 200
 
 
 def _node_ready(name: str) -> bool:
@@ -436,203 +357,20 @@ def _node_ready(name: str) -> bool:
 
 
 def _nodes_ready() -> bool:
-    return all(_node_ready(name) for name in _node_names())
+    """The KWOK nodes and, with a real node, that one too."""
+    names = _node_names() if "kwok" in components() else []
+    return all(_node_ready(name) for name in [*names, *([node.NODE_NAME] if has_node() else [])])
 
 
 def _default_service_account() -> bool:
     return _api("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
 
-# --- component command lines -------------------------------------------------
-
-
-def _etcd_argv(bins: Path, ports: Ports) -> list[str]:
-    client, peer = f"http://127.0.0.1:{ports.etcd}", f"http://127.0.0.1:{ports.etcd_peer}"
-    return [
-        str(bins / "etcd"),
-        "--name=jobfn",
-        f"--data-dir={state_dir() / 'etcd'}",
-        f"--listen-client-urls={client}",
-        f"--advertise-client-urls={client}",
-        f"--listen-peer-urls={peer}",
-        f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=jobfn={peer}",
-        "--initial-cluster-state=new",
-        # Throwaway data: skipping fsync keeps 10,000-Job benchmarks off the disk's latency.
-        "--unsafe-no-fsync=true",
-    ]
-
-
-def _apiserver_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kube-apiserver"),
-        f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={ports.apiserver}",
-        # Loopback is not a valid Endpoints address, so don't publish one for the kubernetes Service.
-        "--advertise-address=127.0.0.1",
-        "--endpoint-reconciler-type=none",
-        f"--cert-dir={state_dir() / 'pki'}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--client-ca-file={_pki('ca.crt')}",
-        "--authorization-mode=Node,RBAC",
-        f"--service-account-issuer={SA_ISSUER}",
-        f"--service-account-key-file={_pki('sa.pub')}",
-        f"--service-account-signing-key-file={_pki('sa.key')}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # `kubectl logs` goes apiserver -> node's kubelet endpoint, which is kwok's server.
-        f"--kubelet-client-certificate={_pki('apiserver-kubelet-client.crt')}",
-        f"--kubelet-client-key={_pki('apiserver-kubelet-client.key')}",
-        f"--kubelet-certificate-authority={_pki('ca.crt')}",
-        "--kubelet-preferred-address-types=InternalIP",
-        # Request-header (aggregation) auth; without it every component logs "missing CA bundle".
-        f"--requestheader-client-ca-file={_pki('ca.crt')}",
-        "--requestheader-allowed-names=front-proxy-client",
-        "--requestheader-username-headers=X-Remote-User",
-        "--requestheader-group-headers=X-Remote-Group",
-        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-        f"--proxy-client-cert-file={_pki('front-proxy-client.crt')}",
-        f"--proxy-client-key-file={_pki('front-proxy-client.key')}",
-        "--allow-privileged=true",
-        "--profiling=false",
-        "--max-requests-inflight=1000",
-        "--max-mutating-requests-inflight=500",
-    ]
-
-
-def _serving_flags(port: int, component: str) -> list[str]:
-    kubeconfig = state_dir() / f"{component}.kubeconfig"
-    return [
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--profiling=false",
-    ]
-
-
-def _controller_manager_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kube-controller-manager"),
-        f"--kubeconfig={state_dir() / 'kube-controller-manager.kubeconfig'}",
-        *_serving_flags(ports.controller_manager, "kube-controller-manager"),
-        "--leader-elect=false",
-        # All default controllers: job, cronjob, garbage collector, ttl-after-finished,
-        # namespace, serviceaccount(-token), replicaset, deployment, node lifecycle, ...
-        "--controllers=*",
-        "--use-service-account-credentials=true",
-        # The default is under /usr/libexec, which it would create on the host.
-        f"--flex-volume-plugin-dir={state_dir() / 'flexvolume'}",
-        f"--service-account-private-key-file={_pki('sa.key')}",
-        f"--root-ca-file={_pki('ca.crt')}",
-        f"--cluster-signing-cert-file={_pki('ca.crt')}",
-        f"--cluster-signing-key-file={_pki('ca.key')}",
-        # Defaults (20 qps) would throttle benchmarks that create thousands of Jobs.
-        "--kube-api-qps=1000",
-        "--kube-api-burst=2000",
-    ]
-
-
-def _scheduler_argv(bins: Path, ports: Ports) -> list[str]:
-    config = state_dir() / "kube-scheduler.config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "kubescheduler.config.k8s.io/v1",
-                "kind": "KubeSchedulerConfiguration",
-                "clientConnection": {
-                    "kubeconfig": str(state_dir() / "kube-scheduler.kubeconfig"),
-                    "qps": 1000,
-                    "burst": 2000,
-                },
-                "leaderElection": {"leaderElect": False},
-            },
-            indent=2,
-        )
-    )
-    return [
-        str(bins / "kube-scheduler"),
-        f"--config={config}",
-        *_serving_flags(ports.scheduler, "kube-scheduler"),
-    ]
-
-
-def _kwok_argv(bins: Path, ports: Ports) -> list[str]:
-    return [
-        str(bins / "kwok"),
-        f"--kubeconfig={state_dir() / 'kwok.kubeconfig'}",
-        f"--config={KWOK_STAGES}",
-        f"--config={_write_kwok_config()}",
-        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-        "--node-ip=127.0.0.1",
-        f"--node-port={ports.kwok}",
-        f"--server-address=127.0.0.1:{ports.kwok}",
-        f"--tls-cert-file={_pki('serving.crt')}",
-        f"--tls-private-key-file={_pki('serving.key')}",
-        f"--cidr={POD_CIDR}",
-        # Node liveness via a Lease, renewed by kwok, like a kubelet.
-        "--node-lease-duration-seconds=40",
-        # INFO logs every pod patch: ~40k lines for a 10,000-Job benchmark.
-        "--v=WARN",
-    ]
-
-
-def _write_kwok_config() -> Path:
-    """The ClusterLogs rule serving the simulated log to every pod.
-
-    No KwokConfiguration here on purpose: kwok v0.8.0 does not default one read from
-    --config (it fails on a zero lease parallelism), while its built-in one is fine.
-    """
-    logs = {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "ClusterLogs",
-        "metadata": {"name": "jobfn-simulated-logs"},
-        "spec": {"logs": [{"logsFile": str(SIMULATED_LOG)}]},
-    }
-    path = state_dir() / "kwok.config.yaml"
-    path.write_text(json.dumps(logs, indent=2) + "\n")
-    return path
-
-
-def _kwok_env() -> dict[str, str]:
-    # kwok also loads ~/.kwok/kwok.yaml if present; a private HOME keeps a user's config out.
-    home = state_dir() / "kwok-home"
-    home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home)}
-
-
-def _node_manifest(name: str, kwok_port: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "type": "kwok",
-            },
-        },
-        "status": {
-            "capacity": NODE_RESOURCES,
-            "allocatable": NODE_RESOURCES,
-            "addresses": [
-                {"type": "InternalIP", "address": "127.0.0.1"},
-                {"type": "Hostname", "address": name},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": kwok_port}},
-        },
-    }
-
-
 def _create_nodes(ports: Ports) -> None:
     for name in _node_names():
-        status, body = _api("/api/v1/nodes", method="POST", body=_node_manifest(name, ports.kwok))
+        status, body = _api(
+            "/api/v1/nodes", method="POST", body=controlplane.kwok_node_manifest(name, ports.kwok)
+        )
         if status not in (201, 409):
             raise ClusterError(f"creating node {name} failed: HTTP {status} {body}")
 
@@ -652,8 +390,10 @@ def _lock() -> Iterator[None]:
 
 def _start() -> None:
     ports, bins, timeout = Ports.from_env(), bin_dir(), _start_timeout()
+    if has_node():
+        node.ensure_packages()
     _check_ports(ports)
-    for sub in ("pki", "logs", "pids"):
+    for sub in ("pki", "logs", "pids", "relay"):
         (state_dir() / sub).mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
 
@@ -664,47 +404,108 @@ def _start() -> None:
     def local(port: int, path: str, scheme: str = "https") -> Callable[[], bool]:
         return _healthy_at(f"{scheme}://127.0.0.1:{port}{path}")
 
+    def prepare_images() -> None:
+        wait("containerd", "serving", lambda: node.containerd_serving(state_dir()))
+        _import_images()
+
     wanted = components()
-    _spawn_detached("etcd", _etcd_argv(bins, ports))  # needs no certificates: boots meanwhile
-    _make_pki()
+    if has_node():
+        netns.create(netns_name())
+        node.prepare_host(state_dir())
+    _spawn_detached("etcd", _argv("etcd", bins, ports))  # needs no certificates: boots meanwhile
+    pki.make_pki(_pki(""), netns.NODE_IP if has_node() else None, node.NODE_NAME)
     server = f"https://127.0.0.1:{ports.apiserver}"
-    for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        _write_kubeconfig(state_dir() / f"{user}.kubeconfig", user, server)
-    wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
-    _spawn_detached("kube-apiserver", _apiserver_argv(bins, ports))
-    wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
-    if "kwok" in wanted:
-        _create_nodes(ports)
-    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        if component in wanted:
-            _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
-    if "kube-controller-manager" in wanted:
-        wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
-    if "kube-scheduler" in wanted:
-        wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
-    if "kwok" in wanted:
-        wait("kwok", "healthy", local(ports.kwok, "/healthz"))
-        wait("kwok", "node(s) Ready", _nodes_ready)
-    if "kube-controller-manager" in wanted:
-        wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+    users = ["kube-controller-manager", "kube-scheduler", "kwok"]
+    for user in [*users, *(pki.NODE_CLIENTS if has_node() else ())]:
+        pki.write_kubeconfig(state_dir() / f"{user}.kubeconfig", _pki(""), user, server)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        images_imported = None
+        if has_node():  # containerd and its images need nothing from the API: they get ready meanwhile
+            node.write_configs(state_dir(), _pause_image(), _image_store())
+            _spawn_detached("containerd", node.containerd_argv(state_dir(), bins))
+            images_imported = background.submit(prepare_images)
+        wait("etcd", "healthy", local(ports.etcd, "/health", "http"))
+        _spawn_detached("kube-apiserver", _argv("kube-apiserver", bins, ports))
+        if has_node():
+            for relay in RELAYS:
+                _spawn_detached(relay, _argv(relay, bins, ports))
+        wait("kube-apiserver", "ready", local(ports.apiserver, "/readyz"))
+        if has_node():
+            wait("relay-host", "apiserver reachable from the host", lambda: _api("/readyz")[0] == 200)
+        if "kwok" in wanted:
+            _create_nodes(ports)
+        for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            if component in wanted:
+                _spawn_detached(component, _argv(component, bins, ports), env=_env(component))
+        if has_node():
+            for component in ("kubelet", "kube-proxy", "coredns"):
+                _spawn_detached(component, _argv(component, bins, ports))
+        if "kube-controller-manager" in wanted:
+            wait("kube-controller-manager", "healthy", local(ports.controller_manager, "/healthz"))
+        if "kube-scheduler" in wanted:
+            wait("kube-scheduler", "healthy", local(ports.scheduler, "/healthz"))
+        if "kwok" in wanted:
+            wait("kwok", "healthy", local(ports.kwok, "/healthz"))
+        if has_node():
+            wait("kubelet", "healthy", _health_check("kubelet", ports))
+        if "kwok" in wanted or has_node():
+            wait("kwok" if "kwok" in wanted else "kubelet", "node(s) Ready", _nodes_ready)
+        if has_node():
+            wait("kube-proxy", "healthy", _health_check("kube-proxy", ports))
+            wait("coredns", "ready", _health_check("coredns", ports))
+        if "kube-controller-manager" in wanted:
+            wait("kube-controller-manager", "default ServiceAccount created", _default_service_account)
+        if images_imported is not None:
+            images_imported.result()
     # Published last: its presence means the cluster came up completely.
-    _write_kubeconfig(kubeconfig_path(), "admin", server)
+    pki.write_kubeconfig(kubeconfig_path(), _pki(""), "admin", server)
+
+
+def _image_store() -> Path:
+    """containerd's root for this cluster: kept across `down`, so a warm `up` imports nothing."""
+    return cache_dir() / "containerd" / netns_name()
+
+
+def _pause_image() -> str:
+    from tests.cluster import images  # it imports this module: not at the top
+
+    return images.PAUSE_IMAGE
+
+
+def _import_images() -> None:
+    """The images pods run (pause, busybox, the project's): built once per machine, imported into the node's containerd."""
+    from tests.cluster import images
+
+    began = time.monotonic()
+    images.ensure_images(containerd_address())
+    print(f"[cluster] images imported ({time.monotonic() - began:.1f}s)", file=sys.stderr)
 
 
 def _healthy() -> bool:
-    wanted = components()
+    wanted = [*components(), *(RELAYS if has_node() else ())]
     if not kubeconfig_path().exists() or any(running_pid(c) is None for c in wanted):
         return False
-    return _api("/readyz")[0] == 200 and ("kwok" not in wanted or _nodes_ready())
+    return _api("/readyz")[0] == 200 and _nodes_ready()
+
+
+def _teardown() -> None:
+    """Stop every process of this cluster; with a node, also its pods, mounts and namespace. Keeps the files."""
+    _terminate(["coredns", "kube-proxy", "kubelet"])  # first, so nothing restarts the pods
+    node.kill_pods(state_dir())
+    _terminate([*reversed(CONTROL_PLANE), "containerd", *RELAYS])
+    node.unmount_all(state_dir())
+    for key in [key for key in _inside if key[0] == netns_name()]:
+        _inside.pop(key).close()
+    netns.delete(netns_name())
 
 
 def _stop_unlocked() -> None:
-    _terminate(list(reversed(COMPONENTS)))
+    _teardown()
     shutil.rmtree(state_dir(), ignore_errors=True)
 
 
 def is_running() -> bool:
-    """All components alive, apiserver ready and the fake node(s) Ready."""
+    """All components alive, apiserver ready (from the host) and the node(s) Ready."""
     return state_dir().exists() and _pki("admin.crt").exists() and _healthy()
 
 
@@ -719,13 +520,13 @@ def ensure_running() -> Path:
             _start()
         except BaseException:
             print(f"cluster start failed; logs kept in {state_dir() / 'logs'}", file=sys.stderr)
-            _terminate(list(reversed(COMPONENTS)))
+            _teardown()
             raise
     return kubeconfig_path()
 
 
 def stop() -> None:
-    """Stop every component and remove the cluster state (certs, etcd data, logs)."""
+    """Stop every component and pod, remove the cluster state (certs, etcd data, logs, containerd), mounts and namespace."""
     with _lock():
         _stop_unlocked()
 
@@ -739,21 +540,42 @@ def status() -> dict[str, int | None]:
 
 
 def _argv(component: str, bins: Path, ports: Ports) -> list[str]:
+    state = state_dir()
+    if component == "kube-apiserver":
+        return controlplane.apiserver_argv(state, bins, ports, in_netns=has_node())
     builders = {
-        "etcd": _etcd_argv,
-        "kube-apiserver": _apiserver_argv,
-        "kube-controller-manager": _controller_manager_argv,
-        "kube-scheduler": _scheduler_argv,
-        "kwok": _kwok_argv,
+        "etcd": controlplane.etcd_argv,
+        "kube-controller-manager": controlplane.controller_manager_argv,
+        "kube-scheduler": controlplane.scheduler_argv,
+        "kwok": controlplane.kwok_argv,
     }
-    return builders[component](bins, ports)
+    if component in RELAYS:
+        relay = netns.relay_inside_argv if component == "relay-inside" else netns.relay_host_argv
+        return relay(state_dir(), ports.apiserver)
+    node_builders = {
+        "containerd": node.containerd_argv,
+        "kubelet": node.kubelet_argv,
+        "kube-proxy": node.kube_proxy_argv,
+        "coredns": node.coredns_argv,
+    }
+    if component in node_builders:
+        return node_builders[component](state_dir(), bins)
+    return builders[component](state, bins, ports)
 
 
 def _env(component: str) -> dict[str, str] | None:
-    return _kwok_env() if component == "kwok" else None
+    return controlplane.kwok_env(state_dir()) if component == "kwok" else None
 
 
 def _health_check(component: str, ports: Ports) -> Callable[[], bool]:
+    node_checks = {
+        "containerd": lambda: node.containerd_serving(state_dir()),
+        "kubelet": _healthy_at(f"http://127.0.0.1:{node.KUBELET_HEALTHZ_PORT}/healthz"),
+        "kube-proxy": _healthy_at(f"http://127.0.0.1:{node.PROXY_HEALTHZ_PORT}/healthz"),
+        "coredns": _healthy_at(f"http://127.0.0.1:{node.COREDNS_READY_PORT}/ready"),
+    }
+    if component in node_checks:
+        return node_checks[component]
     if component == "etcd":
         return _healthy_at(f"http://127.0.0.1:{ports.etcd}/health")
     path = "/readyz" if component == "kube-apiserver" else "/healthz"

@@ -29,7 +29,7 @@ from jobfn._contract import DELETION_TIME_ANNOTATION
 from jobfn._status import is_terminal
 from tests.deploy.conftest import Installation, call, service_account_token, token_kubeconfig
 from tests.deploy.manifests import ROOT, definitions_text, env_of, function_container, reaper_container
-from tests.helpers import FunctionServer, start_function, wait_for
+from tests.helpers import FunctionServer, on_simulated_node, start_function, wait_for
 
 CALLER = "jobfn-test-caller"  # listed in every definition's allowed_subjects
 STRANGER = "jobfn-test-stranger"  # a valid token, but not listed
@@ -42,6 +42,7 @@ def for_the_test_cluster(definitions: str, allowed_subjects: list[str]) -> str:
         template = yaml.safe_load(definition["template"])
         pod_metadata = template["spec"]["template"].setdefault("metadata", {})
         pod_metadata.setdefault("annotations", {})["jobfn.test/run-duration-ms"] = "forever"
+        template["spec"]["template"]["spec"] = on_simulated_node(template["spec"]["template"]["spec"])
         definition["template"] = yaml.safe_dump(template)
         definition["allowed_subjects"] = allowed_subjects
     return yaml.safe_dump(document)

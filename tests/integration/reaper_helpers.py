@@ -33,6 +33,7 @@ from jobfn._status import is_terminal
 from jobfn._submission import Submission
 from jobfn.reaper._archive import ArchiveSink, StdoutSink
 from jobfn.reaper._reaping import Reaper, RunSummary, retention_policy
+from tests.helpers import SIMULATED_NODE
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "jobfn-reaper-test"
@@ -66,7 +67,7 @@ def write_final_status(batch: k8s.BatchV1Api, namespace: str, name: str, failed:
 
 
 def _definition(name: str, retention: str = "") -> str:
-    """A job whose KWOK pod runs ``run_ms`` and exits with ``exit_code``."""
+    """A job whose pod, on a KWOK node, runs ``run_ms`` and exits with ``exit_code``."""
     return f"""
   - name: {name}
     {retention}
@@ -85,6 +86,8 @@ def _definition(name: str, retention: str = "") -> str:
               jobfn.test/run-duration-ms: "{{{{ run_ms }}}}"
               jobfn.test/exit-code: "{{{{ exit_code }}}}"
           spec:
+            nodeSelector: {json.dumps(SIMULATED_NODE["nodeSelector"])}
+            tolerations: {json.dumps(SIMULATED_NODE["tolerations"])}
             restartPolicy: Never
             containers:
               - {{name: main, image: busybox, command: ["true"]}}

@@ -16,7 +16,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from tests.helpers import Kubectl, wait_for
+from tests.helpers import Kubectl, on_simulated_node, wait_for
 
 RUN_DURATION = "jobfn.test/run-duration-ms"
 EXIT_CODE = "jobfn.test/exit-code"
@@ -32,10 +32,12 @@ def job_manifest(name: str, namespace: str, annotations: dict[str, str], **spec:
             **spec,
             "template": {
                 "metadata": {"annotations": annotations},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
-                },
+                "spec": on_simulated_node(
+                    {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
+                    }
+                ),
             },
         },
     }

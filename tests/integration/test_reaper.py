@@ -11,7 +11,7 @@ from jobfn._contract import JOB_NAME_POD_LABEL
 from jobfn._retention import HOLD_FOREVER, RetentionChange
 from jobfn._status import terminal_time
 from jobfn.reaper._archive import ARCHIVED_EVENT_TYPE, ArchiveError
-from tests.helpers import wait_for
+from tests.helpers import on_simulated_node, wait_for
 from tests.integration.reaper_helpers import (
     KEPT_A_DAY,
     annotations_of,
@@ -171,7 +171,9 @@ def test_a_name_reused_by_a_newer_job_survives(namespace: str, api_client: Any) 
             "spec": {
                 "template": {
                     "metadata": {"annotations": {"jobfn.test/run-duration-ms": "forever"}},
-                    "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]},
+                    "spec": on_simulated_node(
+                        {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
+                    ),
                 }
             },
         }
