@@ -49,6 +49,8 @@ spec:
         jobfn.test/run-duration-ms: "{run_ms}"
         jobfn.test/exit-code: "{exit_code}"
     spec:
+      nodeSelector: {{type: kwok}}  # KWOK simulates the pod: SIMULATED_NODE in tests/helpers.py
+      tolerations: [{{key: jobfn.dev/simulated, operator: Exists, effect: NoSchedule}}]
       containers:
       - name: {{{{ name }}}}
         image: busybox
