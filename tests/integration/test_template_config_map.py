@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from jobfn._config_maps import ConfigMapReader
 from jobfn._contract import JobSigner
 from jobfn._definitions import JobDefinitions
 from jobfn._definitions_file import DefinitionsFile
 from jobfn._errors import DefinitionsNotLoaded
+from jobfn._kube import KubeApi
 from jobfn._manager import JobManager
 from jobfn._submission import Submission
 from tests.helpers import wait_for
@@ -57,17 +59,12 @@ def put_config_map(api_client: Any, namespace: str, name: str, data: dict[str, s
         core.create_namespaced_config_map(namespace, body)
 
 
-def reader_manager(namespace: str, api_client: Any) -> JobManager:
-    """The manager whose ConfigMap reads the definitions use (the function's own reader)."""
-    return JobManager(namespace, JobSigner(SIGNATURE), JobDefinitions(), api_client=api_client)
-
-
 def watched(path: Path, namespace: str, api_client: Any) -> tuple[DefinitionsFile, JobManager]:
     """The definitions file read through the real API, and a manager submitting from it."""
     definitions = DefinitionsFile(
-        path, RELOAD_SECONDS, read_config_map=reader_manager(namespace, api_client).read_config_map
+        path, RELOAD_SECONDS, read_config_map=ConfigMapReader(KubeApi(api_client), namespace)
     )
-    return definitions, JobManager(namespace, JobSigner(SIGNATURE), definitions, api_client=api_client)
+    return definitions, JobManager(namespace, JobSigner(SIGNATURE), definitions, KubeApi(api_client))
 
 
 def submitted_command(manager: JobManager, message: str) -> list[str]:
