@@ -38,6 +38,16 @@ def stalled_request(limited_server: FunctionServer) -> Iterator[None]:
         )
         time.sleep(0.5)  # let the server start serving it
         yield
+    _wait_until_the_slot_is_free(limited_server)
+
+
+def _wait_until_the_slot_is_free(server: FunctionServer) -> None:
+    """The server frees the slot only once it reads the closed connection's EOF: the next test
+    must not race it for the only slot."""
+    deadline = time.monotonic() + 10
+    while requests.get(f"{server.url}/jobs", timeout=10).status_code == 429:
+        assert time.monotonic() < deadline, "the stalled request never released its slot"
+        time.sleep(0.05)
 
 
 def test_request_beyond_the_in_flight_cap_is_429_at_once(
