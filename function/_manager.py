@@ -18,6 +18,7 @@ from ._contract import (
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
     IDEMPOTENCY_KEY_ANNOTATION,
+    QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
     JobSigner,
@@ -36,9 +37,9 @@ from ._kube import KubeApi
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
-from ._status import STATES, array_child_views, is_terminal, job_view
+from ._status import STATES, array_child_views, event_view, is_terminal, job_view, state_counts
 from ._store import Job, JobStore, PodLog
-from ._submission import JobPage, JobView, Submission
+from ._submission import JobEvent, JobPage, JobSummary, JobView, Submission
 
 PreCreateHook = Callable[[Job], Job | None]
 #: States CancelJob stops; a job past them keeps running, as AWS Batch documents.
@@ -164,8 +165,11 @@ class JobManager:
         limit: int = 100,
         next_token: str | None = None,
         keep: Callable[[JobView], bool] | None = None,
+        queue: str | None = None,
+        name_prefix: str | None = None,
     ) -> JobPage:
-        """A page of job views newest first, filtered by definition, labels, state and ``keep``.
+        """A page of job views newest first, filtered by definition, labels, queue, state,
+        name prefix and ``keep``.
 
         The one listing rule of every door: a filter never makes a page short while
         more jobs match, and the token is a position, never the API's own.
@@ -175,11 +179,30 @@ class JobManager:
         selected = dict(labels or {})
         if job_definition_name:
             selected[DEFINITION_LABEL] = job_definition_name
+        if queue:
+            selected[QUEUE_LABEL] = queue
 
         def wanted(view: JobView) -> bool:
-            return (state is None or view.state == state) and (keep is None or keep(view))
+            return (
+                (state is None or view.state == state)
+                and (not name_prefix or view.name.startswith(name_prefix))
+                and (keep is None or keep(view))
+            )
 
         return self.store.newest_first(selected, wanted, limit, next_token)
+
+    def summarize_jobs(self) -> JobSummary:
+        """How many jobs are in each state, per definition and per queue: one pass over them all."""
+        return state_counts(map(job_view, self.store.jobs()))
+
+    def job_events(self, name: str, max_pods: int = 10) -> list[JobEvent]:
+        """The Events about job ``name`` and its newest pods, oldest first."""
+        self.store.get(name)  # JobNotFound unless it is one of ours
+        pods = sorted(self.store.pods(name), key=lambda pod: pod["metadata"].get("creationTimestamp") or "")
+        events = self.store.events_about("Job", name)
+        for pod in pods[-max_pods:]:
+            events += self.store.events_about("Pod", pod["metadata"]["name"])
+        return sorted(map(event_view, events), key=lambda event: (event.time or 0, event.object))
 
     def read_job(self, name: str) -> Job:
         """The job called ``name``, if it carries this signature; else JobNotFound."""

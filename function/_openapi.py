@@ -114,6 +114,8 @@ def _paths() -> dict[str, Schema]:
                     _query("job_definition_name", "k8s-jobs' name for definition", {"type": "string"}),
                     _query("state", "Only jobs in this state", {"type": "string", "enum": list(STATES)}),
                     _query("labels", "Label selector k=v,k2=v2", {"type": "string"}),
+                    _query("queue", "Only jobs submitted to this queue", {"type": "string"}),
+                    _query("name_prefix", "Only jobs whose name starts with this", {"type": "string"}),
                     _query("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
                     _query("next_token", "Token of the next page", {"type": "string"}),
                 ],
@@ -167,6 +169,19 @@ def _paths() -> dict[str, Schema]:
                 body=ref("Retention"),
             )
         },
+        "/jobs/{name}/events": {
+            "get": _operation(
+                "The Kubernetes Events about a job and its pods, oldest first",
+                {"200": _json(ref("Events"), "The events"), **_errors(401, 404, 429)},
+                parameters=[_JOB_NAME],
+            )
+        },
+        "/summary": {
+            "get": _operation(
+                "How many jobs are in each state, per definition and per queue",
+                {"200": _json(ref("Summary"), "The counts"), **_errors(401, 429)},
+            )
+        },
         "/definitions": {
             "get": _operation(
                 "List job definitions with their parameter schemas",
@@ -207,6 +222,36 @@ def _paths() -> dict[str, Schema]:
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     }
                 },
+                public=True,
+            )
+        },
+        "/ui": {
+            "get": _operation(
+                "The dashboard (a page of this API: it asks the API for all it shows)",
+                {
+                    "200": {
+                        "description": "The page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(429),
+                },
+                public=True,
+            )
+        },
+        "/ui/{asset}": {
+            "get": _operation(
+                "The dashboard's script and style",
+                {
+                    "200": {
+                        "description": "The asset",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(404, 429),
+                },
+                parameters=[{"name": "asset", "in": "path", "required": True, "schema": {"type": "string"}}],
                 public=True,
             )
         },

@@ -98,6 +98,11 @@ def component_schemas() -> dict[str, Schema]:
         "required": ["active", "succeeded", "failed"],
         "properties": {name: {"type": "integer"} for name in ("active", "succeeded", "failed")},
     }
+    state_counts: Schema = {
+        "type": "object",
+        "required": list(STATES),
+        "properties": {state: {"type": "integer", "minimum": 0} for state in STATES},
+    }
     job: Schema = {
         "type": "object",
         "required": _JOB_FIELDS,
@@ -117,6 +122,7 @@ def component_schemas() -> dict[str, Schema]:
             "counts": counts,
             "queue": {"type": "string", "nullable": True, "description": "The queue it was submitted to"},
             "tags": _STRING_MAP,
+            "overrides": {"type": "object", "description": "The overrides it was submitted with"},
             "pods": {"type": "array", "items": pod, "description": "Only when one job is described"},
             "attempts": {
                 "type": "array",
@@ -144,6 +150,40 @@ def component_schemas() -> dict[str, Schema]:
             },
         },
         "Job": job,
+        "Summary": {
+            "type": "object",
+            "required": ["definitions", "queues", "total"],
+            "properties": {
+                "definitions": {"type": "object", "additionalProperties": state_counts},
+                "queues": {
+                    "type": "object",
+                    "additionalProperties": state_counts,
+                    "description": "By queue; '' holds the jobs submitted to none",
+                },
+                "total": {"type": "integer"},
+            },
+        },
+        "Events": {
+            "type": "object",
+            "required": ["events"],
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["time", "type", "reason", "object", "message", "count"],
+                        "properties": {
+                            "time": _NULLABLE_INT,
+                            "type": {"type": "string", "description": "Normal or Warning"},
+                            "reason": {"type": "string"},
+                            "object": {"type": "string", "description": "Job/<name> or Pod/<name>"},
+                            "message": {"type": "string"},
+                            "count": {"type": "integer"},
+                        },
+                    },
+                }
+            },
+        },
         "JobPage": {
             "type": "object",
             "required": ["jobs", "next_token"],

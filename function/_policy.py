@@ -19,6 +19,7 @@ from ._contract import (
     CALLER_ANNOTATION,
     DELETION_TIME_ANNOTATION,
     IDEMPOTENCY_KEY_ANNOTATION,
+    OVERRIDES_ANNOTATION,
     QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
     TAGS_ANNOTATION,
@@ -36,11 +37,20 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _MAX_RETRIES = 100
 
 
+def used_overrides(submission: Submission) -> dict[str, Any]:
+    return {name: getattr(submission.overrides, name) for name in submission.overrides.used()}
+
+
 def request_hash(submission: Submission) -> str:
     """A fingerprint of what was asked, to tell a retry from a different request."""
-    overrides = {name: getattr(submission.overrides, name) for name in submission.overrides.used()}
     canonical = json.dumps(
-        [submission.definition, submission.arguments, overrides, submission.tags, submission.queue],
+        [
+            submission.definition,
+            submission.arguments,
+            used_overrides(submission),
+            submission.tags,
+            submission.queue,
+        ],
         sort_keys=True,
         separators=(",", ":"),
         default=list,
@@ -86,6 +96,11 @@ def shape_job(
         annotations[CALLER_ANNOTATION] = submission.caller
     if submission.tags:
         annotations[TAGS_ANNOTATION] = json.dumps(dict(submission.tags), sort_keys=True)
+    if submission.overrides.used():
+        # What the caller changed, as asked: the dashboard shows it beside the arguments.
+        annotations[OVERRIDES_ANNOTATION] = json.dumps(
+            used_overrides(submission), sort_keys=True, default=list
+        )
     metadata["annotations"] = annotations
 
     spec = job.get("spec")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import flask
 from werkzeug.routing import Map, Rule
 
+from . import _dashboard as dashboard_assets
 from . import _openapi as openapi
 from ._auth import Caller
 from ._metrics import exposition
@@ -36,7 +37,11 @@ MAX_TAIL_LINES = 100_000
 #: Paths that must answer even when the function is saturated (probes and scrapes).
 UNCAPPED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 #: Endpoints that answer without authentication: probes, metrics and the API description.
-PUBLIC_ENDPOINTS = frozenset({"healthcheck", "healthz", "readyz", "metrics", "openapi"})
+#: The dashboard's page and assets hold no data and no secret: the page asks the API for
+#: everything it shows, with the person's token, so it needs what the API needs.
+PUBLIC_ENDPOINTS = frozenset(
+    {"healthcheck", "healthz", "readyz", "metrics", "openapi", "dashboard", "dashboard_asset"}
+)
 
 ROUTES = Map(
     [
@@ -47,6 +52,8 @@ ROUTES = Map(
         Rule("/jobs/<name>/logs", methods=["GET"], endpoint="job_logs"),
         Rule("/jobs/<name>/terminate", methods=["POST"], endpoint="terminate_job"),
         Rule("/jobs/<name>/retention", methods=["PUT"], endpoint="set_retention"),
+        Rule("/jobs/<name>/events", methods=["GET"], endpoint="job_events"),
+        Rule("/summary", methods=["GET"], endpoint="summary"),
         Rule("/definitions", methods=["GET"], endpoint="list_definitions"),
         Rule("/definitions/<name>", methods=["GET"], endpoint="describe_definition"),
         Rule("/healthcheck", methods=["GET"], endpoint="healthcheck"),
@@ -54,6 +61,8 @@ ROUTES = Map(
         Rule("/readyz", methods=["GET"], endpoint="readyz"),
         Rule("/metrics", methods=["GET"], endpoint="metrics"),
         Rule("/openapi.json", methods=["GET"], endpoint="openapi"),
+        Rule("/ui", methods=["GET"], endpoint="dashboard"),
+        Rule("/ui/<asset>", methods=["GET"], endpoint="dashboard_asset"),
     ],
     strict_slashes=False,  # "/jobs/" is "/jobs", not a redirect
     merge_slashes=False,
@@ -106,6 +115,8 @@ def list_jobs(call: Call) -> flask.Response:
         job_definition_name=args.get("definition") or args.get("job_definition_name") or None,
         state=args.get("state"),
         labels=labels_from_query(args.get("labels")),
+        queue=args.get("queue") or None,
+        name_prefix=args.get("name_prefix") or None,
         limit=int_from_query(args.get("limit"), "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         or DEFAULT_PAGE_SIZE,
         next_token=args.get("next_token") or None,
@@ -158,6 +169,16 @@ def set_retention(call: Call, name: str) -> flask.Response:
     return json_response(call.service.manager().change_retention(name, change).to_json())
 
 
+def job_events(call: Call, name: str) -> flask.Response:
+    events = call.service.manager().job_events(name)
+    return json_response({"events": [event.to_json() for event in events]})
+
+
+def summary(call: Call) -> flask.Response:
+    """Counts by state per definition and per queue: the dashboard's overview."""
+    return json_response(call.service.manager().summarize_jobs().to_json())
+
+
 # --- definitions ---------------------------------------------------------------------------
 def list_definitions(call: Call) -> flask.Response:
     return json_response({"definitions": call.service.definitions().describe()})
@@ -197,6 +218,17 @@ def openapi_document(call: Call) -> flask.Response:
     return json_response(openapi.document(authentication=call.service.settings.auth != "none"))
 
 
+def dashboard(call: Call) -> flask.Response:
+    if call.request.path.endswith("/"):
+        # The page's links are relative to /ui (so it works under any path prefix): /ui/ would break them.
+        return flask.Response(status=308, headers={"Location": "../ui"})
+    return dashboard_assets.response("index.html")
+
+
+def dashboard_asset(call: Call, asset: str) -> flask.Response:
+    return dashboard_assets.response(asset)
+
+
 _HANDLERS: dict[str, Handler] = {
     "submit_job": submit_job,
     "list_jobs": list_jobs,
@@ -205,6 +237,8 @@ _HANDLERS: dict[str, Handler] = {
     "job_logs": job_logs,
     "terminate_job": terminate_job,
     "set_retention": set_retention,
+    "job_events": job_events,
+    "summary": summary,
     "list_definitions": list_definitions,
     "describe_definition": describe_definition,
     "healthcheck": healthcheck,
@@ -212,4 +246,6 @@ _HANDLERS: dict[str, Handler] = {
     "readyz": readyz,
     "metrics": metrics,
     "openapi": openapi_document,
+    "dashboard": dashboard,
+    "dashboard_asset": dashboard_asset,
 }

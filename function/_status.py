@@ -19,7 +19,7 @@ An array (Indexed) job also has one state per index, its children ``<job>:<index
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,11 +28,12 @@ from ._contract import (
     ARGUMENTS_ANNOTATION,
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
+    OVERRIDES_ANNOTATION,
     QUEUE_LABEL,
     TAGS_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
 )
-from ._submission import Attempt, JobView, PodView
+from ._submission import Attempt, JobEvent, JobSummary, JobView, PodView
 
 SUBMITTED = "SUBMITTED"
 PENDING = "PENDING"
@@ -202,6 +203,41 @@ def submitted_tags(job: Json) -> dict[str, str]:
     return {str(k): str(v) for k, v in _recorded_object(job, TAGS_ANNOTATION).items()}
 
 
+def submitted_overrides(job: Json) -> dict[str, Any]:
+    """The overrides the job was submitted with, as recorded on it."""
+    return _recorded_object(job, OVERRIDES_ANNOTATION)
+
+
+def state_counts(views: Iterable[JobView]) -> JobSummary:
+    """How many jobs are in each state, per definition and per queue (the dashboard's overview)."""
+    by_definition: dict[str, dict[str, int]] = {}
+    by_queue: dict[str, dict[str, int]] = {}
+    total = 0
+    for view in views:
+        total += 1
+        for groups, key in ((by_definition, view.definition), (by_queue, view.queue or "")):
+            counts = groups.setdefault(key, dict.fromkeys(STATES, 0))
+            counts[view.state] += 1
+    return JobSummary(by_definition, by_queue, total)
+
+
+def event_view(event: Json) -> JobEvent:
+    involved = event.get("involvedObject") or {}
+    when = (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+    )
+    return JobEvent(
+        time=unix_time(when),
+        type=str(event.get("type") or ""),
+        reason=str(event.get("reason") or ""),
+        object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        message=str(event.get("message") or ""),
+        count=int(event.get("count") or 1),
+    )
+
+
 def _by_creation(pods: Sequence[Json]) -> list[Json]:
     return sorted(pods, key=lambda pod: (pod.get("metadata") or {}).get("creationTimestamp") or "")
 
@@ -281,6 +317,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         attempts=attempts(pods) if pods is not None else None,
         termination_reason=annotations.get(TERMINATION_REASON_ANNOTATION) if state == FAILED else None,
         tags=submitted_tags(job),
+        overrides=submitted_overrides(job),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL),
         created_now=created_now,
     )

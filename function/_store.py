@@ -163,6 +163,18 @@ class JobStore:
         pods: list[Job] = body.get("items") or []
         return pods
 
+    def events_about(self, kind: str, name: str) -> list[Job]:
+        """The Events the cluster recorded about the object ``kind``/``name`` in this namespace."""
+        query = [("fieldSelector", f"involvedObject.kind={kind},involvedObject.name={name}")]
+        body = self.api.request(
+            "GET",
+            f"/api/v1/namespaces/{self.namespace}/events",
+            query=query,
+            doing=f"list events of {name!r}",
+        )
+        events: list[Job] = body.get("items") or []
+        return events
+
     def pods_of(self, jobs: Sequence[Mapping[str, Any]]) -> dict[str, list[Job]]:
         """The pods of many jobs, by job uid: one request per hundred jobs, not one per job."""
         pods: dict[str, list[Job]] = {job["metadata"]["uid"]: [] for job in jobs}

@@ -114,6 +114,8 @@ class JobView:
     """The tags it was submitted with."""
     queue: str | None = None
     """The queue it was submitted to."""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """The overrides it was submitted with."""
     created_now: bool = False
     """True when this request created the job; False when it returned an existing one."""
 
@@ -135,6 +137,7 @@ class JobView:
             "counts": {"active": self.active, "succeeded": self.succeeded, "failed": self.failed},
             "queue": self.queue,
             "tags": dict(self.tags),
+            "overrides": dict(self.overrides),
         }
         if self.pods is not None:
             body["pods"] = [
@@ -169,3 +172,42 @@ class JobPage:
 
     jobs: list[JobView]
     next_token: str | None
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """How many jobs are in each state, per definition and per queue ("" for no queue)."""
+
+    by_definition: Mapping[str, Mapping[str, int]]
+    by_queue: Mapping[str, Mapping[str, int]]
+    total: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "definitions": {name: dict(counts) for name, counts in sorted(self.by_definition.items())},
+            "queues": {name: dict(counts) for name, counts in sorted(self.by_queue.items())},
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A Kubernetes Event about a job or one of its pods."""
+
+    time: int | None
+    type: str
+    reason: str
+    object: str
+    """``Job/<name>`` or ``Pod/<name>``."""
+    message: str
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "type": self.type,
+            "reason": self.reason,
+            "object": self.object,
+            "message": self.message,
+            "count": self.count,
+        }

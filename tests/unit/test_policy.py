@@ -12,6 +12,7 @@ from jobfn._contract import CALLER_ANNOTATION, JobSigner
 from jobfn._definitions import JobDefinitions
 from jobfn._errors import Forbidden, InvalidRequest
 from jobfn._policy import check_caller_allowed, request_hash, shape_job
+from jobfn._status import job_view
 from jobfn._submission import Overrides, Submission
 
 DEFINITIONS = JobDefinitions.from_yaml(
@@ -77,6 +78,19 @@ def test_overrides_reach_the_first_container() -> None:
     assert container["command"] == ["run", "--fast"]
     assert container["env"] == [{"name": "MESSAGE", "value": "replaced"}, {"name": "NEW", "value": "1"}]
     assert container["resources"] == {"limits": {"cpu": "2"}}
+    assert job_view(job).overrides == {
+        "timeout": 60,
+        "retries": 2,
+        "command": ["run", "--fast"],
+        "environment": {"MESSAGE": "replaced", "NEW": "1"},
+        "resources": {"limits": {"cpu": "2"}},
+    }
+
+
+def test_a_job_without_overrides_records_none() -> None:
+    job = shaped(arguments={"message": "hi"})
+    assert not any(key.endswith("/overrides") for key in job["metadata"]["annotations"])
+    assert job_view(job).overrides == {}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,10 +13,13 @@ from jobfn._status import (
     RUNNABLE,
     RUNNING,
     STARTING,
+    STATES,
     SUBMITTED,
     SUCCEEDED,
+    event_view,
     job_state,
     job_view,
+    state_counts,
     terminal_time,
 )
 
@@ -149,3 +153,42 @@ def test_view_carries_arguments_and_deletion_time() -> None:
     assert view.deletion_time == 42
     assert view.definition == "d"
     assert view.created == 1795860000
+
+
+def test_state_counts_group_by_definition_and_by_queue_with_every_state_present() -> None:
+    def view(definition: str, state: str, queue: str | None) -> Any:
+        return replace(job_view(job()), definition=definition, state=state, queue=queue)
+
+    summary = state_counts(
+        [
+            view("a", SUCCEEDED, "main"),
+            view("a", SUCCEEDED, None),
+            view("a", FAILED, "main"),
+            view("b", RUNNING, "main"),
+        ]
+    )
+
+    assert summary.total == 4
+    assert summary.by_definition["a"] == {**dict.fromkeys(STATES, 0), SUCCEEDED: 2, FAILED: 1}
+    assert summary.by_definition["b"][RUNNING] == 1
+    assert summary.by_queue["main"] == {**dict.fromkeys(STATES, 0), SUCCEEDED: 1, FAILED: 1, RUNNING: 1}
+    assert summary.by_queue[""][SUCCEEDED] == 1  # submitted to no queue
+
+
+def test_event_view_takes_the_newest_time_the_api_gives() -> None:
+    core_event = {
+        "involvedObject": {"kind": "Pod", "name": "j-abc"},
+        "type": "Warning",
+        "reason": "BackOff",
+        "message": "Back-off pulling image",
+        "count": 3,
+        "lastTimestamp": T1,
+        "metadata": {"creationTimestamp": T0},
+    }
+    events_v1 = {"involvedObject": {"kind": "Job", "name": "j"}, "reason": "SuccessfulCreate",
+                 "eventTime": "2026-11-28T10:05:00.123456Z", "metadata": {"creationTimestamp": T0}}  # fmt: skip
+
+    first, second = event_view(core_event), event_view(events_v1)
+
+    assert (first.object, first.type, first.count, first.time) == ("Pod/j-abc", "Warning", 3, 1795860300)
+    assert (second.object, second.count, second.time, second.message) == ("Job/j", 1, 1795860300, "")
