@@ -365,11 +365,29 @@ async function showJob(main, name) {
   const body = el("div", { class: "job-body" });
   const events = el("div", { class: "events" });
   const logs = el("pre", { id: "logs", tabindex: "0", "aria-label": `Last ${LOG_LINES} log lines` });
-  main.append(el("p", {}, el("a", { href: "#/" }, "← All jobs")), el("h1", {}, name), header, body,
-    el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events),
-    el("section", { "aria-labelledby": "logs-title" }, el("h2", { id: "logs-title" }, "Logs"), logs));
+  const logSource = el("select", { id: "log-source" });
+  logSource.addEventListener("change", () => { finishedShown = false; refresh(); });
+  main.append(el("p", {}, el("a", { href: "#/" }, "← All jobs")), el("h1", {}, name), header,
+    el("section", { "aria-labelledby": "logs-title" }, el("h2", { id: "logs-title" }, "Logs"),
+      el("p", {}, el("label", { for: "log-source" }, "Container "), logSource), logs),
+    body,
+    el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events));
   focusHeading(main);
   let finishedShown = false;
+
+  function chooseLogSource(job) {
+    // One option per pod and container; the reader's choice stays, else the running pod, else the newest try.
+    const chosen = logSource.value;
+    const options = (job.pods || []).flatMap((pod) => pod.containers.map((container) =>
+      [`${pod.name}/${container.name}`, pod]));
+    logSource.replaceChildren(...options.map(([value]) => el("option", { value }, value)));
+    const running = options.find(([, pod]) => pod.phase === "Running");
+    const lastAttempt = (job.attempts || []).at(-1);
+    const newest = lastAttempt && options.find(([value]) => value.startsWith(`${lastAttempt.pod}/`));
+    const pick = options.find(([value]) => value === chosen) || running || newest || options[0];
+    if (pick) logSource.value = pick[0];
+    return pick ? pick[0].split("/") : null;
+  }
 
   async function refresh() {
     let job;
@@ -405,8 +423,15 @@ async function showJob(main, name) {
     } catch (error) {
       events.replaceChildren(errorNote(error));
     }
+    const source = chooseLogSource(job);
+    if (!source) {
+      logs.textContent = "(no pod yet)";
+      finishedShown = false; // look again once a pod exists
+      return;
+    }
     try {
-      const text = await api(`jobs/${encodeURIComponent(name)}/logs?tail=${LOG_LINES}`);
+      const [pod, container] = source.map(encodeURIComponent);
+      const text = await api(`jobs/${encodeURIComponent(name)}/logs?pod=${pod}&container=${container}&tail=${LOG_LINES}`);
       const atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
       logs.textContent = text || "(no output yet)";
       if (atBottom) logs.scrollTop = logs.scrollHeight; // follow the tail unless the reader scrolled up
@@ -426,7 +451,8 @@ function parameterControl(definition, name, schema, required) {
   const initial = schema.default;
   let control;
   if (Array.isArray(schema.enum)) {
-    control = el("select", common, required ? null : el("option", { value: "" }, "(default)"),
+    const blank = required || initial !== undefined ? null : el("option", { value: "" }, "(not given)");
+    control = el("select", common, blank,
       schema.enum.map((choice) => el("option", { value: JSON.stringify(choice), selected: choice === initial },
         String(choice))));
   } else if (schema.type === "boolean") {

@@ -162,8 +162,9 @@ def test_overview_counts_jobs_by_state_per_definition_and_per_queue(
     assert text_of(browser, queue_cell.format("batch", "FAILED")) == "1"
     assert text_of(browser, queue_cell.format("batch", "RUNNING")) == "1"
     assert text_of(browser, queue_cell.format("main", "SUCCEEDED")) == "2"
-    until(browser, lambda b: len(listed_jobs(b)) == 5, "the five jobs listed")
-    assert listed_jobs(browser)[0] == jobs["greet"]  # newest first
+    listed = requests.get(f"{server.url}/jobs", timeout=10).json()["jobs"]
+    until(browser, lambda b: listed_jobs(b) == [j["name"] for j in listed], "the jobs in the API's order")
+    assert set(listed_jobs(browser)) == set(jobs.values())
     screenshot(browser, "overview", tmp_path)
 
 
@@ -215,6 +216,7 @@ def test_the_form_shows_a_refused_value_at_its_field_and_a_valid_one_opens_the_n
     assert repeat.get_attribute("value") == "1"  # the default
     style = Select(form.find_element(By.ID, "param-greet-style"))
     assert [option.text for option in style.options] == ["plain", "excited"]
+    assert style.first_selected_option.text == "plain"  # the default
     repeat.clear()
     repeat.send_keys("9")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
