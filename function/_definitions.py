@@ -25,7 +25,7 @@ from ._contract import is_label_value
 from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 from ._queues import JobQueues, parse_queues
 from ._submission import OVERRIDE_NAMES
-from ._templating import JobTemplate
+from ._templating import JobTemplate, Template
 
 #: Reads key ``key`` of ConfigMap ``name`` in ``namespace`` (supplied by the manager).
 ConfigMapReader = Callable[[str, str, str], str]
@@ -58,7 +58,7 @@ class JobDefinition:
     """One named, parameterised Job template and the rules for submitting it."""
 
     name: str
-    template: JobTemplate
+    template: Template
     parameters: Mapping[str, Mapping[str, Any]]
     description: str = ""
     retention: Retention = field(default_factory=Retention)
@@ -72,6 +72,8 @@ class JobDefinition:
     """Authenticated subjects that may submit; empty means any authenticated caller."""
     template_file: Path | None = None
     """The file the template was read from, watched for edits like the definitions file."""
+    revision: int | None = None
+    """A registered definition's revision (AWS Batch's); None for the definitions file's."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(self.schema()))

@@ -23,7 +23,7 @@ from ._contract import (
     TERMINATION_REASON_ANNOTATION,
     JobSigner,
 )
-from ._definitions import JobDefinitions
+from ._definitions import JobDefinition, JobDefinitions
 from ._errors import (
     AlreadyExists,
     Conflict,
@@ -96,9 +96,13 @@ class JobManager:
         """k8s-jobs' call: create a job of a definition and return its name."""
         return self.submit(Submission(job_definition_name, dict(template_args or {}))).name
 
-    def submit(self, submission: Submission) -> JobView:
-        """Plan and create one job; with an idempotency key, at most one ever."""
-        plan = plan_submission(self.definitions.current(), submission, self.signer, self.namespace)
+    def submit(self, submission: Submission, definition: JobDefinition | None = None) -> JobView:
+        """Plan and create one job; with an idempotency key, at most one ever.
+        ``definition`` (a registered one) is followed instead of the definitions' own."""
+        definitions = self.definitions.current()
+        if definition is not None:
+            definitions = JobDefinitions([definition], definitions.queues)
+        plan = plan_submission(definitions, submission, self.signer, self.namespace)
         manifest = plan.manifest
         if self.pre_create is not None:
             manifest = self.pre_create(manifest) or manifest

@@ -17,6 +17,7 @@ from ._contract import (
     ANNOTATION_PREFIX,
     ARGUMENTS_ANNOTATION,
     CALLER_ANNOTATION,
+    DEFINITION_REVISION_ANNOTATION,
     DELETION_TIME_ANNOTATION,
     IDEMPOTENCY_KEY_ANNOTATION,
     OVERRIDES_ANNOTATION,
@@ -96,6 +97,8 @@ def shape_job(
         annotations[CALLER_ANNOTATION] = submission.caller
     if submission.tags:
         annotations[TAGS_ANNOTATION] = json.dumps(dict(submission.tags), sort_keys=True)
+    if definition.revision is not None:
+        annotations[DEFINITION_REVISION_ANNOTATION] = str(definition.revision)
     if submission.overrides.used():
         # What the caller changed, as asked: the dashboard shows it beside the arguments.
         annotations[OVERRIDES_ANNOTATION] = json.dumps(

@@ -15,11 +15,18 @@ import flask
 
 from ._auth import Caller, TokenAuthenticator
 from ._contract import DEFINITIONS_PATH_ENV
-from ._definitions import JobDefinitions
+from ._definitions import JobDefinition, JobDefinitions
 from ._definitions_file import DefinitionsFile
-from ._errors import DefinitionsNotLoaded, Unavailable, http_status
+from ._errors import DefinitionsNotLoaded, InvalidRequest, Unavailable, http_status
 from ._logs import add_request_fields
 from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
+from ._registration import (
+    Registration,
+    as_definition,
+    check_may_register,
+    check_within_bounds,
+    select_revision,
+)
 from ._settings import Settings
 from ._submission import JobView, Submission
 from ._web import InFlightLimit
@@ -27,6 +34,7 @@ from ._web import InFlightLimit
 if TYPE_CHECKING:
     from ._kube import KubeApi
     from ._manager import JobManager
+    from ._registry import RegisteredDefinitions
 
 
 class _NoDefinitionsFile:
@@ -46,6 +54,7 @@ class Service:
         self._api: KubeApi | None = None
         self._manager: JobManager | None = None
         self._authenticator: TokenAuthenticator | None = None
+        self._registry: RegisteredDefinitions | None = None
         path = settings.definitions_path
         self._definitions: DefinitionsFile | _NoDefinitionsFile = (
             DefinitionsFile(path, settings.reload_interval_seconds, read_config_map=self._read_config_map)
@@ -104,10 +113,56 @@ class Service:
                 )
             return self._manager
 
-    def submit(self, submission: Submission, door: str) -> JobView:
-        """Submit through the manager, counting the outcome per definition and front door."""
+    # --- registered definitions (AWS Batch's RegisterJobDefinition) ---------------------------
+    def registry(self) -> RegisteredDefinitions | None:
+        """The registered definitions, when the operator turned registration on; else None."""
+        if not self.settings.registration.enabled:
+            return None
+        registry = self._registry
+        if registry is None:
+            api = self.api()
+            with self._lock:
+                if self._registry is None:
+                    from ._contract import JobSigner
+                    from ._registry import RegisteredDefinitions
+
+                    namespace = self.settings.registration.namespace or self.settings.namespace
+                    self._registry = RegisteredDefinitions(api, namespace, JobSigner(self.settings.signature))
+                registry = self._registry
+        return registry
+
+    def register(self, registration: Registration, caller: str | None) -> Registration:
+        """Store a new revision, if the operator allows this caller and what it runs."""
+        policy = self.settings.registration
+        check_may_register(policy, caller, frozenset())
+        if registration.name in self.definitions().names():
+            raise InvalidRequest(
+                f"jobDefinitionName: {registration.name!r} is a definition of the operator's definitions "
+                "file, which wins on a name clash; register under another name"
+            )
+        check_within_bounds(registration, policy)
+        registry = self.registry()
+        assert registry is not None  # check_may_register refused unless registration is on
+        return registry.register(registration)
+
+    def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None:
+        """Revision ``revision`` (None: the newest ACTIVE) of registered definition ``name``, as a
+        definition; None when the definitions file has that name (it wins) or none is registered."""
+        registry = self.registry()
+        if registry is None or name in self.definitions().names():
+            return None
+        chosen = select_revision(registry.revisions(name), revision)
+        if chosen is None:
+            return None
+        if not chosen.active:
+            raise InvalidRequest(f"job definition {name}:{chosen.revision} is INACTIVE (deregistered)")
+        return as_definition(chosen, self.settings.registration)
+
+    def submit(self, submission: Submission, door: str, definition: JobDefinition | None = None) -> JobView:
+        """Submit through the manager, counting the outcome per definition and front door.
+        ``definition``: a registered definition to follow instead of the file's."""
         try:
-            view = self.manager().submit(submission)
+            view = self.manager().submit(submission, definition)
         except Exception as error:
             outcome = submission_outcome(http_status(error))
             SUBMISSIONS.labels(self._definition_label(submission.definition), door, outcome).inc()

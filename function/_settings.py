@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
 from ._contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, is_label_value
 from ._errors import ConfigurationError
+from ._registration import RegistrationPolicy
 
 _IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_SIGNATURE = "jobfn"
@@ -52,6 +54,8 @@ class Settings:
     """The access key's secret (``JOBFN_AWS_SECRET_ACCESS_KEY``); never logged or shown."""
     aws_account_id: str = DEFAULT_AWS_ACCOUNT_ID
     """The account in the ARNs the AWS Batch API answers with (``JOBFN_AWS_ACCOUNT_ID``)."""
+    registration: RegistrationPolicy = field(default_factory=RegistrationPolicy)
+    """What RegisterJobDefinition may register (``JOBFN_REGISTRATION*``; off by default)."""
 
 
 def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
@@ -103,6 +107,47 @@ def read_definitions_path(env: Mapping[str, str]) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def positive_decimal(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("must be a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError("must be more than zero")
+    return value
+
+
+def read_registration_policy(env: Mapping[str, str]) -> RegistrationPolicy:
+    """``JOBFN_REGISTRATION`` (on/off) and the bounds of what may be registered."""
+    switch = env.get("JOBFN_REGISTRATION", "off").lower()
+    if switch not in ("on", "off"):
+        raise ConfigurationError(f"JOBFN_REGISTRATION={switch[:20]!r} is invalid: use 'on' or 'off'")
+    images = _names(env.get("JOBFN_REGISTRATION_IMAGES", ""))
+    if switch == "on" and not images:
+        raise ConfigurationError(
+            "JOBFN_REGISTRATION=on needs JOBFN_REGISTRATION_IMAGES: the image patterns registered "
+            "definitions may run (for example 'busybox*,registry.example.com/team/*')"
+        )
+    defaults = RegistrationPolicy()
+    return RegistrationPolicy(
+        enabled=switch == "on",
+        images=images,
+        max_vcpus=_parse(env, "JOBFN_REGISTRATION_MAX_VCPUS", positive_decimal, defaults.max_vcpus),
+        max_memory_mib=_parse(
+            env, "JOBFN_REGISTRATION_MAX_MEMORY_MIB", non_negative_int, defaults.max_memory_mib
+        ),
+        max_timeout_seconds=_parse(
+            env, "JOBFN_REGISTRATION_MAX_TIMEOUT_SECONDS", non_negative_int, defaults.max_timeout_seconds
+        ),
+        allowed_subjects=_names(env.get("JOBFN_REGISTRATION_SUBJECTS", "")),
+        namespace=env.get("JOBFN_REGISTRATION_NAMESPACE") or None,
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the function's settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -134,4 +179,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
         aws_account_id=account_id,
+        registration=read_registration_policy(env),
     )

@@ -27,6 +27,7 @@ from typing import Any
 from ._contract import (
     ARGUMENTS_ANNOTATION,
     DEFINITION_LABEL,
+    DEFINITION_REVISION_ANNOTATION,
     DELETION_TIME_ANNOTATION,
     OVERRIDES_ANNOTATION,
     QUEUE_LABEL,
@@ -203,6 +204,10 @@ def submitted_tags(job: Json) -> dict[str, str]:
     return {str(k): str(v) for k, v in _recorded_object(job, TAGS_ANNOTATION).items()}
 
 
+def _revision(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
 def submitted_overrides(job: Json) -> dict[str, Any]:
     """The overrides the job was submitted with, as recorded on it."""
     return _recorded_object(job, OVERRIDES_ANNOTATION)
@@ -318,6 +323,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         termination_reason=annotations.get(TERMINATION_REASON_ANNOTATION) if state == FAILED else None,
         tags=submitted_tags(job),
         overrides=submitted_overrides(job),
+        definition_revision=_revision(annotations.get(DEFINITION_REVISION_ANNOTATION)),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL),
         created_now=created_now,
     )

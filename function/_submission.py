@@ -116,6 +116,8 @@ class JobView:
     """The queue it was submitted to."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """The overrides it was submitted with."""
+    definition_revision: int | None = None
+    """The revision of the registered definition it follows; None for a file definition."""
     created_now: bool = False
     """True when this request created the job; False when it returned an existing one."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 import jinja2.meta
@@ -72,6 +72,15 @@ def _native(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(key): _native(item) for key, item in value.items()}
     return str(value)
+
+
+class Template(Protocol):
+    """What a definition renders its Job with: a ``JobTemplate``, or a registered definition's."""
+
+    source: str
+    variables: frozenset[str]
+
+    def render(self, arguments: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class JobTemplate:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._contract import QUEUE_LABEL
-from .._definitions import JobDefinitions
+from .._definitions import JobDefinition, JobDefinitions
 from .._errors import InvalidRequest, JobNotFound
 from .._paging import MAX_PAGE_SIZE
 from .._queues import JobQueue
+from .._registration import Registration, read_registration
 from .._submission import JobView, Submission
 from .answers import (
     Arns,
@@ -24,11 +25,12 @@ from .answers import (
     job_name,
     job_queue,
     job_summary,
+    registered_job_definition,
 )
 from .parsing import (
     MAX_DESCRIBE_JOBS,
     decode_token,
-    definition_name,
+    definition_reference,
     encode_token,
     job_status,
     list_filter,
@@ -41,6 +43,7 @@ from .parsing import (
 
 if TYPE_CHECKING:
     from .._manager import JobManager
+    from .._registry import RegisteredDefinitions
 
 #: The front door's name in metrics and logs.
 DOOR = "aws_batch"
@@ -55,7 +58,15 @@ class Backend(Protocol):
 
     def manager(self) -> JobManager: ...
 
-    def submit(self, submission: Submission, door: str) -> JobView: ...
+    def submit(
+        self, submission: Submission, door: str, definition: JobDefinition | None = None
+    ) -> JobView: ...
+
+    def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None: ...
+
+    def registry(self) -> RegisteredDefinitions | None: ...
+
+    def register(self, registration: Registration, caller: str | None) -> Registration: ...
 
 
 @dataclass(frozen=True)
@@ -73,8 +84,15 @@ Action = Callable[[Call], dict[str, Any]]
 
 
 def submit_job(call: Call) -> dict[str, Any]:
-    submission = submission_from_request(call.body, call.backend.definitions(), call.caller)
-    view = call.backend.submit(submission, DOOR)
+    reference = call.body.get("jobDefinition")
+    registered = None
+    if isinstance(reference, str):
+        registered = call.backend.registered_definition(*definition_reference(reference))
+    definitions = call.backend.definitions()
+    if registered is not None:
+        definitions = JobDefinitions([registered], definitions.queues)
+    submission = submission_from_request(call.body, definitions, call.caller)
+    view = call.backend.submit(submission, DOOR, registered)
     return {"jobArn": call.arns.job(view.name), "jobName": job_name(view), "jobId": view.name}
 
 
@@ -182,23 +200,73 @@ def _job_and_reason(call: Call) -> tuple[str, str]:
     return name, reason
 
 
+def register_job_definition(call: Call) -> dict[str, Any]:
+    registration = call.backend.register(read_registration(call.body, call.caller), call.caller)
+    return {
+        "jobDefinitionName": registration.name,
+        "jobDefinitionArn": call.arns.job_definition(registration.name, registration.revision),
+        "revision": registration.revision,
+    }
+
+
+def deregister_job_definition(call: Call) -> dict[str, Any]:
+    problems: list[str] = []
+    reference = required_string(call.body, "jobDefinition", problems)
+    if reference is None:
+        raise InvalidRequest(problems[0])
+    name, revision = definition_reference(reference)
+    registry = call.backend.registry()
+    if revision is None:
+        raise InvalidRequest("jobDefinition: give name:revision or the revision's ARN")
+    if name in call.backend.definitions().names():
+        raise InvalidRequest(
+            f"job definition {name!r} is the operator's (the definitions file); it cannot be deregistered"
+        )
+    if registry is None:
+        raise InvalidRequest(f"job definition {name}:{revision} is not registered (registration is off)")
+    registry.deregister(name, revision)
+    return {}
+
+
 def describe_job_definitions(call: Call) -> dict[str, Any]:
+    """The file's definitions (revision 1, always ACTIVE) and every registered revision.
+
+    The file holds one revision of each of its definitions, so any revision pinned names it
+    (as SubmitJob takes it); a registered revision is matched exactly."""
     body = call.body
     limit = max_results(body, default=100, maximum=100)
     status = body.get("status")
     if status not in (None, "ACTIVE", "INACTIVE"):
         raise InvalidRequest("status: ACTIVE or INACTIVE")
-    asked = _names(body, "jobDefinitions", definition_name)
+    asked = _names(body, "jobDefinitions", definition_reference)
     named = body.get("jobDefinitionName")
-    definitions = [
-        definition
-        for definition in call.backend.definitions()
-        if (asked is None or definition.name in asked) and (named is None or definition.name == named)
+
+    def wanted(name: str, revision: int | None) -> bool:
+        """``revision`` None: any revision asked for names it (a file definition)."""
+        if named is not None and name != named:
+            return False
+        if asked is None:
+            return True
+        return (name, None) in asked or (name, revision) in asked or (revision is None and name in pinned)
+
+    pinned = {name for name, _ in asked or ()}
+    file_definitions = call.backend.definitions()
+    found: list[tuple[str, int, dict[str, Any]]] = [
+        (d.name, 1, job_definition(d, call.arns)) for d in file_definitions if wanted(d.name, None)
     ]
-    if status == "INACTIVE":
-        definitions = []  # every definition in the file is the active one
-    page, token = _page(sorted(definitions, key=lambda d: d.name), lambda d: d.name, limit, body)
-    answer: dict[str, Any] = {"jobDefinitions": [job_definition(d, call.arns) for d in page]}
+    registry = call.backend.registry()
+    for registration in registry.revisions() if registry is not None else []:
+        if registration.name not in file_definitions.names() and wanted(
+            registration.name, registration.revision
+        ):
+            found.append(
+                (registration.name, registration.revision, registered_job_definition(registration, call.arns))
+            )
+    if status is not None:
+        found = [item for item in found if item[2]["status"] == status]
+    found.sort(key=lambda item: (item[0], item[1]))
+    page, token = _page(found, lambda item: f"{item[0]}:{item[1]:09d}", limit, body)
+    answer: dict[str, Any] = {"jobDefinitions": [item[2] for item in page]}
     if token:
         answer["nextToken"] = token
     return answer
@@ -225,7 +293,7 @@ def _queue(call: Call, reference: str) -> JobQueue:
     return call.backend.definitions().queues.get(resource_name(reference, "job-queue"))
 
 
-def _names(body: dict[str, Any], key: str, read: Callable[[str], str]) -> set[str] | None:
+def _names(body: dict[str, Any], key: str, read: Callable[[str], T]) -> set[T] | None:
     raw = body.get(key)
     if raw is None or raw == []:
         return None
@@ -253,6 +321,8 @@ ACTIONS: dict[str, Action] = {
     "canceljob": cancel_job,
     "terminatejob": terminate_job,
     "describejobdefinitions": describe_job_definitions,
+    "registerjobdefinition": register_job_definition,
+    "deregisterjobdefinition": deregister_job_definition,
     "describejobqueues": describe_job_queues,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""

@@ -19,6 +19,7 @@ from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
 from .._queues import KUEUE_QUEUE_LABEL, JobQueue
+from .._registration import Registration
 from .._status import STATES
 from .._submission import Attempt, JobView
 
@@ -49,8 +50,8 @@ class Arns:
     def job(self, job_id: str) -> str:
         return self._arn(f"job/{job_id}")
 
-    def job_definition(self, name: str) -> str:
-        return self._arn(f"job-definition/{name}:{REVISION}")
+    def job_definition(self, name: str, revision: int | None = None) -> str:
+        return self._arn(f"job-definition/{name}:{revision or REVISION}")
 
     def job_queue(self, name: str) -> str:
         return self._arn(f"job-queue/{name}")
@@ -79,7 +80,7 @@ def _job_fields(view: JobView, arns: Arns) -> dict[str, Any]:
         "status": view.state,
         "statusReason": status_reason(view),
         "createdAt": created_at_ms(view),
-        "jobDefinition": arns.job_definition(view.definition),
+        "jobDefinition": arns.job_definition(view.definition, view.definition_revision),
     }
     if view.started is not None:
         body["startedAt"] = view.started * 1000
@@ -255,6 +256,16 @@ def job_definition(definition: JobDefinition, arns: Arns) -> dict[str, Any]:
     if isinstance(spec.get("backoffLimit"), int):
         body["retryStrategy"] = {"attempts": spec["backoffLimit"] + 1}
     return body
+
+
+def registered_job_definition(registration: Registration, arns: Arns) -> dict[str, Any]:
+    """A DescribeJobDefinitions ``JobDefinition`` of a registered revision: what was registered."""
+    return {
+        **registration.to_request(),
+        "jobDefinitionArn": arns.job_definition(registration.name, registration.revision),
+        "revision": registration.revision,
+        "status": "ACTIVE" if registration.active else "INACTIVE",
+    }
 
 
 def job_queue(queue: JobQueue, arns: Arns) -> dict[str, Any]:

@@ -68,6 +68,15 @@ def definition_name(reference: str) -> str:
     return base if colon and revision.isdigit() else name
 
 
+def definition_reference(reference: str) -> tuple[str, int | None]:
+    """A definition's name and the revision pinned, from ``name``, ``name:revision`` or its ARN."""
+    name = resource_name(reference, "job-definition")
+    base, colon, revision = name.rpartition(":")
+    if colon and revision.isdigit() and len(revision) <= 9:
+        return base, int(revision)
+    return name, None
+
+
 def split_job_id(job_id: str) -> tuple[str, int | None]:
     """The Kubernetes job name of ``<name>`` or ``<name>:<index>`` (or its ARN), and the index."""
     name, colon, index = resource_name(job_id, "job").partition(":")

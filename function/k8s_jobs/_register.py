@@ -17,7 +17,7 @@ from .. import _contract as contract
 from .._definitions import JobDefinition, JobDefinitions
 from .._definitions_file import DefinitionsFile
 from .._errors import DefinitionNotFound, NotFound
-from .._templating import JobTemplate
+from .._templating import Template
 from ._models import library_api_client
 from ._spec import JobGenerator, JobSpecSource, read_config_map
 
@@ -152,7 +152,7 @@ class _LoadedSpecSource(JobSpecSource):
     def template_text(self) -> str:
         raise NotImplementedError("a loaded definition keeps its parsed template, not its text")
 
-    def template(self) -> JobTemplate:
+    def template(self) -> Template:
         return self._loaded.template
 
     def definition(self, name: str) -> JobDefinition:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._contract import random_job_name
 from .._definitions import JobDefinition, parse_definition
 from .._errors import DefinitionError
-from .._templating import JobTemplate
+from .._templating import JobTemplate, Template
 from ._models import Manifest, library_api_client, to_manifest, to_v1_job
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class JobSpecSource(ABC):
     def template_text(self) -> str:
         """The template's YAML as the source holds it now."""
 
-    def template(self) -> JobTemplate:
+    def template(self) -> Template:
         """The current template, parsed (once per distinct text)."""
         return _template_of(self.template_text())
 

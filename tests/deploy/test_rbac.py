@@ -17,6 +17,7 @@ FUNCTION_GRANTS = {
     "jobs.batch": {"create", "get", "list", "patch"},
     "pods": {"list"},
     "pods/log": {"get"},
+    "events": {"list"},  # the dashboard shows a job's events
 }
 REAPER_GRANTS = {
     "jobs.batch": {"list", "patch", "delete"},

@@ -273,6 +273,38 @@ def test_the_config_map_component_lets_both_accounts_read_config_maps_and_nothin
     assert {s["namespace"] for s in binding["subjects"]} == {NAMESPACE}
 
 
+def test_the_registration_component_grants_config_map_writes_only_in_its_own_namespace(
+    kubectl_binary: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(DEPLOY, tmp_path)],
+                "components": [os.path.relpath(DEPLOY / "components" / "registration", tmp_path)],
+            }
+        )
+    )
+    manifests = render(kubectl_binary, tmp_path)
+    writes = [
+        (role["metadata"].get("namespace"), rule["verbs"])
+        for role in find(manifests, "Role")
+        for rule in role["rules"]
+        if "configmaps" in rule["resources"] and set(rule["verbs"]) - {"get", "list", "watch"}
+    ]
+    env = env_of(function_container(manifests))
+    [binding] = [
+        b for b in find(manifests, "RoleBinding") if b["metadata"]["name"] == "jobfn-registered-definitions"
+    ]
+
+    assert writes == [("jobfn-registered", ["create", "list", "patch"])]
+    assert env["JOBFN_REGISTRATION"] == "on"
+    assert env["JOBFN_REGISTRATION_NAMESPACE"] == "jobfn-registered"
+    assert binding["metadata"]["namespace"] == "jobfn-registered"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": function_account(manifests), "namespace": "jobfn"}
+    ]
+
+
 def test_func_yaml_deploys_the_function_as_deploy_does(rendered: list[Manifest]) -> None:
     func = yaml.safe_load((ROOT / "func.yaml").read_text())
     template = knative_service(rendered)["spec"]["template"]

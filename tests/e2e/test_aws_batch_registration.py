@@ -1,0 +1,183 @@
+"""RegisterJobDefinition and its kin through boto3, with jobs that run on the real node.
+
+Two function processes share the cluster, as two replicas would: what one registers
+the other describes and submits, because revisions live in the cluster (ConfigMaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import pytest
+from kubernetes import client
+
+from tests.e2e.test_aws_batch import batch_client, start_aws_function, wait_for_status
+from tests.helpers import FunctionServer, create_namespace
+
+REGISTRATION = {"JOBFN_REGISTRATION": "on", "JOBFN_REGISTRATION_IMAGES": "busybox*"}
+ECHO = {
+    "type": "container",
+    "parameters": {"message": "the default message"},
+    "containerProperties": {
+        "image": "busybox",
+        "command": ["sh", "-c", 'echo "$0 from $MODE"', "Ref::message"],
+        "environment": [{"name": "MODE", "value": "a registered definition"}],
+        "resourceRequirements": [{"type": "VCPU", "value": "0.1"}, {"type": "MEMORY", "value": "32"}],
+    },
+    "retryStrategy": {"attempts": 1},
+    "timeout": {"attemptDurationSeconds": 120},
+}
+
+
+@pytest.fixture(scope="module")
+def registry_namespace(api_client: client.ApiClient) -> Iterator[str]:
+    name = create_namespace(api_client, "e2e-registered")
+    yield name
+    client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    kubeconfig: Path, module_namespace: str, registry_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    env = {**REGISTRATION, "JOBFN_REGISTRATION_NAMESPACE": registry_namespace}
+    servers = [start_aws_function(module_namespace, tmp_path_factory, env) for _ in range(2)]
+    yield batch_client(servers[0].url), batch_client(servers[1].url)
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def echo(replicas: tuple[Any, Any]) -> list[dict[str, Any]]:
+    """Two revisions of `echo-registered`, registered through the first replica."""
+    first, _ = replicas
+    return [first.register_job_definition(jobDefinitionName="echo-registered", **ECHO) for _ in range(2)]
+
+
+def pod_log(api_client: client.ApiClient, namespace: str, job_id: str) -> str:
+    core = client.CoreV1Api(api_client)
+    [pod] = core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_id}").items
+    log: str = core.read_namespaced_pod_log(pod.metadata.name, namespace)
+    return log
+
+
+def refusal(call: Any, **fields: Any) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        call(**fields)
+    assert raised.value.response["Error"]["Code"] == "ClientException", raised.value.response
+    message: str = raised.value.response["Error"]["Message"]
+    return message
+
+
+def test_each_registration_is_the_next_revision_with_its_arn(echo: list[dict[str, Any]]) -> None:
+    assert [answer["revision"] for answer in echo] == [1, 2]
+    assert echo[1]["jobDefinitionArn"].endswith(":job-definition/echo-registered:2")
+
+
+def test_another_replica_submits_the_newest_revision_and_the_job_runs_for_real(
+    replicas: tuple[Any, Any], echo: list[dict[str, Any]], api_client: client.ApiClient, module_namespace: str
+) -> None:
+    _, second = replicas
+    job_id = second.submit_job(
+        jobName="from-a-registration",
+        jobQueue="main",
+        jobDefinition="echo-registered",
+        parameters={"message": "hello"},
+    )["jobId"]
+
+    job = wait_for_status(second, job_id, "SUCCEEDED", timeout=90)
+
+    assert job["jobDefinition"] == echo[1]["jobDefinitionArn"]
+    assert job["container"]["exitCode"] == 0
+    assert pod_log(api_client, module_namespace, job_id) == "hello from a registered definition\n"
+
+
+def test_a_pinned_revision_and_the_default_parameter_are_used(
+    replicas: tuple[Any, Any], echo: list[dict[str, Any]], api_client: client.ApiClient, module_namespace: str
+) -> None:
+    first, _ = replicas
+    job_id = first.submit_job(jobName="pinned", jobQueue="main", jobDefinition=echo[0]["jobDefinitionArn"])[
+        "jobId"
+    ]
+
+    job = wait_for_status(first, job_id, "SUCCEEDED", timeout=90)
+
+    assert job["jobDefinition"].endswith("echo-registered:1")
+    assert (
+        pod_log(api_client, module_namespace, job_id) == "the default message from a registered definition\n"
+    )
+
+
+def test_describe_filters_by_name_revision_arn_and_status_and_deregister_makes_inactive(
+    replicas: tuple[Any, Any], echo: list[dict[str, Any]]
+) -> None:
+    first, second = replicas
+
+    def revisions(**filters: Any) -> list[tuple[str, int, str]]:
+        answer = second.describe_job_definitions(**filters)["jobDefinitions"]
+        return [
+            (d["jobDefinitionName"], d["revision"], d["status"])
+            for d in answer
+            if d["jobDefinitionName"] == "echo-registered"
+        ]
+
+    assert revisions(jobDefinitionName="echo-registered") == [
+        ("echo-registered", 1, "ACTIVE"),
+        ("echo-registered", 2, "ACTIVE"),
+    ]
+    assert revisions(jobDefinitions=["echo-registered:2"]) == [("echo-registered", 2, "ACTIVE")]
+    assert revisions(jobDefinitions=[echo[0]["jobDefinitionArn"]]) == [("echo-registered", 1, "ACTIVE")]
+    [described] = second.describe_job_definitions(jobDefinitions=["echo-registered:2"])["jobDefinitions"]
+    assert described["containerProperties"]["command"] == ECHO["containerProperties"]["command"]  # type: ignore[index]
+    assert described["parameters"] == {"message": "the default message"}
+
+    first.deregister_job_definition(jobDefinition="echo-registered:1")
+
+    assert revisions(status="INACTIVE") == [("echo-registered", 1, "INACTIVE")]
+    assert revisions(status="ACTIVE") == [("echo-registered", 2, "ACTIVE")]
+    message = refusal(second.submit_job, jobName="old", jobQueue="main", jobDefinition="echo-registered:1")
+    assert "INACTIVE" in message
+    # the file's definitions are described beside the registered ones, and always ACTIVE
+    assert any(
+        d["jobDefinitionName"] == "hello"
+        for d in second.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    )
+
+
+def test_what_the_operator_does_not_allow_is_refused_saying_what_to_change(replicas: tuple[Any, Any]) -> None:
+    first, _ = replicas
+    perl = {**ECHO, "containerProperties": {**ECHO["containerProperties"], "image": "perl:5.40"}}  # type: ignore[dict-item]
+    assert "use one matching busybox*" in refusal(
+        first.register_job_definition, jobDefinitionName="perl", **perl
+    )
+
+    limits = {
+        **ECHO,
+        "containerProperties": {
+            **ECHO["containerProperties"],
+            "ulimits": [{"name": "nofile", "hardLimit": 1, "softLimit": 1}],
+        },
+    }  # type: ignore[dict-item]
+    assert "containerProperties.ulimits" in refusal(
+        first.register_job_definition, jobDefinitionName="ulimits", **limits
+    )
+
+    # `hello` is a definition of the operator's file: it wins, so it cannot be registered over
+    assert "definitions file" in refusal(first.register_job_definition, jobDefinitionName="hello", **ECHO)
+    assert "definitions file" in refusal(first.deregister_job_definition, jobDefinition="hello:1")
+
+
+def test_registration_is_refused_where_the_operator_did_not_turn_it_on(
+    kubeconfig: Path, module_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server: FunctionServer = start_aws_function(module_namespace, tmp_path_factory)
+    try:
+        batch = batch_client(server.url)
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            batch.register_job_definition(jobDefinitionName="echo-registered", **ECHO)
+        assert "JOBFN_REGISTRATION=on" in raised.value.response["Error"]["Message"]
+    finally:
+        server.stop()
