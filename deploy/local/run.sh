@@ -7,6 +7,10 @@ PORT=${PORT:-8080}
 export JOB_NAMESPACE=${JOB_NAMESPACE:-jobfn}
 export JOB_SIGNATURE=${JOB_SIGNATURE:-jobfn}
 export JOB_DEFINITIONS_CONFIG_PATH=${JOB_DEFINITIONS_CONFIG_PATH:-$PWD/deploy/base/definitions.yaml}
+# Workflow engines register their definitions first: allow it, for the images the local
+# cluster holds (tests/cluster/images.py imports them; nothing can be pulled).
+export JOBFN_REGISTRATION=${JOBFN_REGISTRATION:-on}
+export JOBFN_REGISTRATION_IMAGES=${JOBFN_REGISTRATION_IMAGES:-busybox,busybox:*,perl:*,python:3.11-slim}
 
 reachable() {
   [ -n "${KUBECONFIG:-}" ] && python3 - <<'PY' 2>/dev/null
@@ -43,6 +47,10 @@ jobfn is starting on http://localhost:$PORT (namespace $JOB_NAMESPACE). Submit a
 
   curl -s -X POST http://localhost:$PORT/jobs -H 'Content-Type: application/json' \\
        -d '{"definition": "hello", "arguments": {"message": "hi"}}'
+
+AWS Batch clients and workflow engines: AWS_ENDPOINT_URL_BATCH=http://localhost:$PORT
+(any credentials; registering definitions is on for $JOBFN_REGISTRATION_IMAGES).
+Dashboard: http://localhost:$PORT/ui
 
 Then: curl -s http://localhost:$PORT/jobs   ·   export KUBECONFIG=$KUBECONFIG; $kubectl get jobs -n $JOB_NAMESPACE -l app.kubernetes.io/managed-by=$JOB_SIGNATURE
 
