@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ._contract import (
@@ -21,9 +21,19 @@ from ._contract import (
     QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
+    WAITING_LABEL,
     JobSigner,
 )
 from ._definitions import JobDefinition, JobDefinitions
+from ._dependencies import (
+    WAITING_FOR_DEPENDENCIES,
+    fail_patch,
+    is_waiting,
+    recorded_dependencies,
+    release_patch,
+    settle,
+    waits_on,
+)
 from ._errors import (
     AlreadyExists,
     Conflict,
@@ -103,6 +113,7 @@ class JobManager:
         if definition is not None:
             definitions = JobDefinitions([definition], definitions.queues)
         plan = plan_submission(definitions, submission, self.signer, self.namespace)
+        self._check_dependencies_exist(submission)
         manifest = plan.manifest
         if self.pre_create is not None:
             manifest = self.pre_create(manifest) or manifest
@@ -123,7 +134,7 @@ class JobManager:
 
     def _create(self, manifest: Job, submission: Submission) -> JobView:
         try:
-            return job_view(self.store.create(manifest), created_now=True)
+            created = self.store.create(manifest)
         except AlreadyExists:
             if submission.idempotency_key is None:
                 raise  # a random name clashed: astronomically rare; let the caller retry
@@ -132,6 +143,55 @@ class JobManager:
             if existing is None:
                 raise Conflict(f"job {name!r} is being deleted; retry the submission shortly") from None
             return existing
+        if is_waiting(created):
+            # Its dependencies may have finished already: settle it now, not at the next pass.
+            return replace(self._settle(created, {})[1], created_now=True)
+        return job_view(created, created_now=True)
+
+    def _check_dependencies_exist(self, submission: Submission) -> None:
+        missing = []
+        for name in waits_on(submission.depends_on):
+            try:
+                self.store.get(name)
+            except JobNotFound:
+                missing.append(name)
+        if missing:
+            raise InvalidRequest(f"dependsOn: no job {', '.join(repr(m) for m in missing)} to depend on")
+
+    # --- dependencies ---------------------------------------------------------------------
+    def settle_waiting_jobs(self, only_dependents_of: str | None = None) -> dict[str, int]:
+        """Release or fail each job waiting for dependencies that have finished (see
+        ``_dependencies``); counts by outcome. ``only_dependents_of``: just those waiting on it."""
+        outcomes = {"released": 0, "failed": 0, "waiting": 0, "skipped": 0}
+        states: dict[str, str | None] = {}  # each dependency read once per pass
+        for job in list(self.store.jobs(labels={WAITING_LABEL: WAITING_FOR_DEPENDENCIES})):
+            if only_dependents_of is not None and only_dependents_of not in recorded_dependencies(job):
+                continue
+            outcome, _ = self._settle(job, states)
+            outcomes[outcome] += 1
+        return outcomes
+
+    def _settle(self, job: Job, states: dict[str, str | None]) -> tuple[str, JobView]:
+        """Settle one waiting job as read: what was done (released, failed, waiting, or skipped
+        when it changed since it was read) and its view after."""
+        dependencies = recorded_dependencies(job)
+        for name in dependencies:
+            if name not in states:
+                try:
+                    states[name] = job_view(self.store.get(name)).state
+                except JobNotFound:
+                    states[name] = None
+        settlement = settle(dependencies, states)
+        if settlement.action == "wait":
+            return "waiting", job_view(job)
+        patch = release_patch() if settlement.action == "release" else fail_patch(settlement.reason)
+        try:
+            written = self.store.patch(job["metadata"]["name"], patch, job["metadata"]["resourceVersion"])
+        except StaleWrite:
+            return "skipped", job_view(
+                job
+            )  # someone settled or changed it meanwhile; the next pass looks again
+        return ("released" if settlement.action == "release" else "failed"), job_view(written)
 
     def _existing_for_key(self, plan: JobPlan, submission: Submission) -> JobView | None:
         return self._existing(plan.name, submission) if submission.idempotency_key is not None else None

@@ -29,6 +29,7 @@ from ._contract import (
     is_label_value,
 )
 from ._definitions import JobDefinition
+from ._dependencies import check_dependencies, mark_waiting
 from ._errors import DefinitionError, Forbidden, InvalidRequest
 from ._submission import Overrides, Submission
 
@@ -44,14 +45,17 @@ def used_overrides(submission: Submission) -> dict[str, Any]:
 
 def request_hash(submission: Submission) -> str:
     """A fingerprint of what was asked, to tell a retry from a different request."""
+    asked: list[Any] = [
+        submission.definition,
+        submission.arguments,
+        used_overrides(submission),
+        submission.tags,
+        submission.queue,
+    ]
+    if submission.depends_on:  # only then, so keys used before dependencies existed still match
+        asked.append([[d.job, d.type] for d in submission.depends_on])
     canonical = json.dumps(
-        [
-            submission.definition,
-            submission.arguments,
-            used_overrides(submission),
-            submission.tags,
-            submission.queue,
-        ],
+        asked,
         sort_keys=True,
         separators=(",", ":"),
         default=list,
@@ -112,6 +116,9 @@ def shape_job(
             f"definition '{definition.name}' renders a Job without spec.template.spec.containers"
         )
     apply_overrides(spec, submission.overrides, definition)
+    if submission.depends_on:
+        check_dependencies(submission.depends_on)
+        mark_waiting(job, submission.depends_on)
     _stringify_string_fields(spec)
     return job
 

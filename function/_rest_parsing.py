@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._auth import Caller, caller_fields
+from ._dependencies import Dependency
 from ._errors import InvalidRequest
 from ._retention import HOLD_FOREVER, RetentionChange
 from ._submission import OVERRIDE_NAMES, Overrides, Submission
 
 #: The body of k8s-jobs' example server: ``{"job_definition_name": ..., <arguments>}``.
 K8S_JOBS_DEFINITION_KEY = "job_definition_name"
-SUBMISSION_FIELDS = ("definition", "arguments", "overrides", "tags", "queue")
+SUBMISSION_FIELDS = ("definition", "arguments", "overrides", "tags", "queue", "depends_on")
 RETENTION_FIELDS = ("hold", "delete_after", "extend_seconds")
 MAX_REASON_LENGTH = 1024
 DEFAULT_TERMINATION_REASON = "terminated through the REST API"
@@ -87,6 +88,7 @@ def submission_from_body(
     queue = body.get("queue")
     if queue is not None and not isinstance(queue, str):
         problems.append("queue: must be a string")
+    depends_on = dependencies_from_json(body.get("depends_on"), problems)
     _raise_if(problems, "submission")
     submission = Submission(
         definition=str(definition),
@@ -95,9 +97,28 @@ def submission_from_body(
         idempotency_key=idempotency_key,
         tags=tags or {},
         queue=queue,
+        depends_on=depends_on,
         **caller_fields(caller),
     )
     return submission, False
+
+
+def dependencies_from_json(raw: Any, problems: list[str]) -> tuple[Dependency, ...]:
+    """``depends_on``: job names, or ``{"job": name, "type": "SEQUENTIAL"}`` objects as AWS's."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append("depends_on: must be a list of job names")
+        return ()
+    found = []
+    for item in raw:
+        if isinstance(item, str) and item:
+            found.append(Dependency(item))
+        elif isinstance(item, dict) and set(item) <= {"job", "type"} and isinstance(item.get("job", ""), str):
+            found.append(Dependency(item.get("job", ""), item.get("type")))
+        else:
+            problems.append(f"depends_on: {str(item)[:80]!r} is not a job name or {{'job', 'type'}}")
+    return tuple(found)
 
 
 def idempotency_key_from_header(raw: str | None) -> str | None:

@@ -34,6 +34,7 @@ from ._contract import (
     TAGS_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
 )
+from ._dependencies import is_waiting, recorded_dependencies
 from ._submission import Attempt, JobEvent, JobSummary, JobView, PodView
 
 SUBMITTED = "SUBMITTED"
@@ -104,6 +105,8 @@ def job_state(job: Json, pods: Sequence[Json] | None = None) -> tuple[str, str]:
         if terminated is not None:
             return FAILED, f"Terminated: {terminated}"
         return FAILED, _failure_reason(failed, spec, status, pods)
+    if is_waiting(job):
+        return PENDING, "Waiting for dependencies: " + ", ".join(recorded_dependencies(job))
     if spec.get("suspend"):
         return RUNNABLE, "Waiting for quota: the job is suspended until it is admitted"
     if not status.get("startTime"):
@@ -324,6 +327,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         tags=submitted_tags(job),
         overrides=submitted_overrides(job),
         definition_revision=_revision(annotations.get(DEFINITION_REVISION_ANNOTATION)),
+        depends_on=tuple(recorded_dependencies(job)),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL),
         created_now=created_now,
     )

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ._dependencies import Dependency
+
 #: The longest idempotency key a submission may carry (it is stored as an annotation value).
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -57,6 +59,8 @@ class Submission:
     """Free-form key/value pairs recorded on the job (AWS Batch ``tags``)."""
     queue: str | None = None
     """Name of the queue the job was submitted to (AWS Batch ``jobQueue``)."""
+    depends_on: tuple[Dependency, ...] = ()
+    """Jobs that must succeed before this one starts (AWS Batch ``dependsOn``)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class JobView:
     """The overrides it was submitted with."""
     definition_revision: int | None = None
     """The revision of the registered definition it follows; None for a file definition."""
+    depends_on: tuple[str, ...] = ()
+    """The jobs it waited (or waits) for."""
     created_now: bool = False
     """True when this request created the job; False when it returned an existing one."""
 
@@ -140,6 +146,7 @@ class JobView:
             "queue": self.queue,
             "tags": dict(self.tags),
             "overrides": dict(self.overrides),
+            "depends_on": list(self.depends_on),
         }
         if self.pods is not None:
             body["pods"] = [

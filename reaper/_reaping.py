@@ -59,6 +59,10 @@ class RunSummary:
     """Failures: API errors, records the sink refused (those jobs are kept)."""
     skipped: int = 0
     """Writes that lost to a concurrent change (another reaper, a user, a reused name)."""
+    released: int = 0
+    """Jobs whose dependencies all succeeded, started (not in a dry run)."""
+    dependency_failed: int = 0
+    """Jobs failed because a dependency failed or is gone (not in a dry run)."""
     duration_seconds: float = 0.0
     api_calls: int = 0
     """Kubernetes API requests made."""
@@ -150,6 +154,8 @@ class Reaper:
         started = time.monotonic()
         calls_before = self.requests.count
         run = _Run(self.dry_run, self.max_deletions)
+        if not self.dry_run:
+            self._settle_dependencies(run)
         pages = self.manager.store.pages(page_size=self.page_size)
         with (
             ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool,
@@ -176,6 +182,19 @@ class Reaper:
         summary.duration_seconds = round(time.monotonic() - started, 3)
         summary.api_calls = self.requests.count - calls_before
         return summary
+
+    def _settle_dependencies(self, run: _Run) -> None:
+        """First, start or fail the jobs waiting for dependencies that finished: the level-triggered
+        half of ``_dependencies`` (it lists only waiting jobs)."""
+        try:
+            outcomes = self.manager.settle_waiting_jobs()
+        except JobfnError as error:
+            run.count("errors")
+            logger.error("settling dependencies failed: %s", error.message, extra={"error": error.code})
+            return
+        run.summary.released += outcomes["released"]
+        run.summary.dependency_failed += outcomes["failed"]
+        run.summary.skipped += outcomes["skipped"]
 
     def _reap_page(self, page: list[Job], run: _Run, workers: _BoundedPool, started: float) -> None:
         """Mark what needs a time, then archive and delete the page's due jobs."""

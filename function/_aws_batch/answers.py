@@ -115,6 +115,7 @@ def job_detail(
         body["jobQueue"] = arns.job_queue(view.queue)
     body["parameters"] = {name: parameter_text(value) for name, value in view.arguments.items()}
     body["tags"] = {k: v for k, v in view.tags.items() if k != JOB_NAME_TAG}
+    body["dependsOn"] = [{"jobId": name} for name in view.depends_on]
     spec = manifest.get("spec") or {}
     container = container_properties(manifest)
     if index is not None:

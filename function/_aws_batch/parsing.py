@@ -16,6 +16,7 @@ from typing import Any
 
 from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
 from .._definitions import JobDefinitions
+from .._dependencies import Dependency
 from .._errors import InvalidRequest, JobfnError, JobNotFound
 from .._paging import InvalidToken, decode_opaque, encode_opaque
 from .._status import STATES
@@ -32,11 +33,10 @@ _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
 _DECIMAL = re.compile(r"^\d{1,9}(\.\d{1,6})?$")
 _SUBMIT_FIELDS = {
     "jobName", "jobQueue", "jobDefinition", "parameters", "containerOverrides", "timeout",
-    "retryStrategy", "arrayProperties", "tags", "propagateTags",
+    "retryStrategy", "arrayProperties", "tags", "propagateTags", "dependsOn",
 }  # fmt: skip
 # Refused rather than ignored: a caller relying on one of these must learn it has no effect.
 _UNSUPPORTED_FIELDS = {
-    "dependsOn": "job dependencies",
     "nodeOverrides": "multi-node parallel jobs",
     "eksPropertiesOverride": "EKS pod overrides",
     "ecsPropertiesOverride": "ECS task overrides",
@@ -117,6 +117,7 @@ def submission_from_request(body: Any, definitions: JobDefinitions, caller: str 
     tags = _tags(body, problems)
     overrides = _overrides(body, problems)
     queue_name = _named(lambda q: resource_name(q, "job-queue"), queue, problems) if queue else None
+    depends_on = _dependencies(body.get("dependsOn"), problems)
     if problems or definition is None or name is None:
         raise InvalidRequest("invalid SubmitJob request: " + "; ".join(problems), problems)
     return Submission(
@@ -126,7 +127,29 @@ def submission_from_request(body: Any, definitions: JobDefinitions, caller: str 
         caller=caller,
         tags={**tags, JOB_NAME_TAG: name},
         queue=queue_name,
+        depends_on=depends_on,
     )
+
+
+def _dependencies(raw: Any, problems: list[str]) -> tuple[Dependency, ...]:
+    """``dependsOn``: ``[{"jobId": ..., "type": ...}]``; a jobId may be an ARN, not an array child."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+        problems.append("dependsOn: must be a list of {jobId, type}")
+        return ()
+    found = []
+    for item in raw:
+        job_id, kind = item.get("jobId") or "", item.get("type")
+        if not isinstance(job_id, str) or (kind is not None and not isinstance(kind, str)):
+            problems.append("dependsOn: jobId and type must be strings")
+            continue
+        name = resource_name(job_id, "job") if job_id else ""
+        if ":" in name:
+            problems.append(f"dependsOn: {job_id[:80]!r} is an array child; depend on its array job")
+            continue
+        found.append(Dependency(name, kind))
+    return tuple(found)
 
 
 def arguments_from_parameters(

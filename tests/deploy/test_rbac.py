@@ -20,7 +20,7 @@ FUNCTION_GRANTS = {
     "events": {"list"},  # the dashboard shows a job's events
 }
 REAPER_GRANTS = {
-    "jobs.batch": {"list", "patch", "delete"},
+    "jobs.batch": {"get", "list", "patch", "delete"},
     "pods": {"list"},
 }
 # Cluster-wide, the function may only ask who a caller's token belongs to.

@@ -78,7 +78,7 @@ def test_the_role_lets_the_reaper_do_its_work(
 
 
 GRANTS = {
-    ("get", "jobs.batch"): False,  # the reaper lists; it never reads one job
+    ("get", "jobs.batch"): True,  # a waiting job's dependencies, when it settles them
     ("list", "jobs.batch"): True,
     ("patch", "jobs.batch"): True,
     ("delete", "jobs.batch"): True,

@@ -83,7 +83,7 @@ def test_every_problem_of_a_request_is_reported_at_once(definitions: JobDefiniti
             {
                 "jobName": "has spaces",
                 "jobDefinition": "hello",
-                "dependsOn": [{"jobId": "x"}],
+                "dependsOn": [{"jobId": "x:3"}],
                 "retryStrategy": {"attempts": 11, "evaluateOnExit": []},
                 "containerOverrides": {
                     "command": "echo",
@@ -99,7 +99,7 @@ def test_every_problem_of_a_request_is_reported_at_once(definitions: JobDefiniti
     for expected in (
         "jobName: use up to 128",
         "jobQueue: required",
-        "dependsOn: job dependencies are not supported",
+        "dependsOn: 'x:3' is an array child; depend on its array job",
         "retryStrategy.attempts: must be a whole number from 1 to 10",
         "evaluateOnExit",
         "containerOverrides.command: must be a non-empty list",
