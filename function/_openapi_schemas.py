@@ -123,6 +123,11 @@ def component_schemas() -> dict[str, Schema]:
             "queue": {"type": "string", "nullable": True, "description": "The queue it was submitted to"},
             "tags": _STRING_MAP,
             "overrides": {"type": "object", "description": "The overrides it was submitted with"},
+            "depends_on": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The jobs it waits (or waited) for",
+            },
             "pods": {"type": "array", "items": pod, "description": "Only when one job is described"},
             "attempts": {
                 "type": "array",
@@ -214,6 +219,24 @@ def component_schemas() -> dict[str, Schema]:
                 "overrides": overrides,
                 "tags": _STRING_MAP,
                 "queue": {"type": "string"},
+                "depends_on": {
+                    "type": "array",
+                    "maxItems": 20,
+                    "description": "Jobs that must succeed first (names, or {job, type} as AWS's dependsOn)",
+                    "items": {
+                        "anyOf": [
+                            {"type": "string", "minLength": 1},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "job": {"type": "string"},
+                                    "type": {"type": "string", "enum": ["SEQUENTIAL"]},
+                                },
+                            },
+                        ]
+                    },
+                },
             },
         },
         "K8sJobsSubmission": {

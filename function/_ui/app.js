@@ -410,6 +410,10 @@ async function showJob(main, name) {
         el("dt", {}, "Deletion time"), el("dd", { id: "deletion-time" }, job.deletion_time === null
           ? "not set yet (set when the job finishes)" : when(job.deletion_time))),
       timeline(job),
+      (job.depends_on || []).length
+        ? el("p", { id: "dependencies" }, "Depends on: ",
+          job.depends_on.flatMap((dependency, index) => [index ? ", " : "", jobLink(dependency)]))
+        : null,
       keyValueTable("Arguments", job.arguments, "none"),
       keyValueTable("Overrides", job.overrides, "none"),
       keyValueTable("Tags", job.tags, "none"),
