@@ -6,6 +6,9 @@ arguments, and its (source, id) pair is the idempotency key, so a redelivery ret
 the job the first delivery created. The answer is a CloudEvent in binary mode naming
 the job, which a Knative broker can route as a reply.
 
+An ApiServerSource event saying one of jobfn's jobs changed is not a submission: when the
+job has finished, the jobs waiting on it are settled now (``job_changed``).
+
 Permanent problems (unknown type, invalid data, a malformed event) are answered 4xx
 so a broker dead-letters the event; transient ones (the Kubernetes API unreachable,
 a definition's cap reached) 503 or 429, so it retries.
@@ -28,8 +31,9 @@ from werkzeug.datastructures import Headers
 from ._auth import caller_fields
 from ._errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
 from ._service import Service
+from ._status import is_terminal
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
-from ._web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
+from ._web import ENDPOINT_KEY, dumps, is_json_media_type, json_response, parse_json, read_body
 
 STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
@@ -39,6 +43,12 @@ SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
 #: Binary-mode attribute headers that can only hold one value (see ``_binary_headers``).
 SINGLE_VALUED_HEADERS = ("ce-specversion", "ce-id", "ce-type")
 REQUIRED_BINARY_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
+
+
+#: What Knative's ApiServerSource sends when a watched object changes (mode Resource).
+JOB_CHANGED_EVENT_TYPES = frozenset(
+    {"dev.knative.apiserver.resource.update", "dev.knative.apiserver.resource.add"}
+)
 
 
 def _media_type(content_type: str | None) -> str:
@@ -159,6 +169,24 @@ def reply(view: JobView, source: str) -> flask.Response:
     return flask.Response(body, status=201 if view.created_now else 200, headers=headers)
 
 
+def job_changed(event: CloudEvent, service: Service) -> flask.Response:
+    """A job changed (Knative's ApiServerSource, mode Resource): when it has finished, settle the
+    jobs waiting on it now rather than at the next pass. The event only wakes the settling, which
+    reads every state it uses from the API, so an event cannot release anything by itself."""
+    job = arguments_of(event)  # the object, as the source saw it
+    metadata = job.get("metadata") or {}
+    name = metadata.get("name")
+    manager = service.manager()
+    ours = (
+        job.get("kind") == "Job"
+        and isinstance(name, str)
+        and metadata.get("namespace") == service.settings.namespace
+        and manager.signer.is_signed(job)
+    )
+    settled = manager.settle_waiting_jobs(only_dependents_of=name) if ours and is_terminal(job) else {}
+    return json_response({"settled": settled}, 200)
+
+
 def handle(request: flask.Request, service: Service) -> flask.Response:
     """Submit the job an event asks for and answer with a reply event."""
     request.environ[ENDPOINT_KEY] = "cloudevent"
@@ -166,6 +194,8 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
         raise MethodNotAllowed("CloudEvents are delivered with POST", ["POST"])
     caller = service.caller(request)
     event = parse_event(request.headers, read_body(request, service.settings.max_body_bytes))
+    if event["type"] in JOB_CHANGED_EVENT_TYPES:
+        return job_changed(event, service)
     definition = service.definitions().for_event_type(event["type"])
     submission = Submission(
         definition=definition.name,

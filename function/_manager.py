@@ -172,26 +172,33 @@ class JobManager:
         return outcomes
 
     def _settle(self, job: Job, states: dict[str, str | None]) -> tuple[str, JobView]:
-        """Settle one waiting job as read: what was done (released, failed, waiting, or skipped
-        when it changed since it was read) and its view after."""
+        """Settle one waiting job: what was done (released, failed, waiting, or skipped when others
+        kept changing it) and its view after. A write that lost to a concurrent one (the Job
+        controller marks a new suspended job at once) is decided again on a fresh read."""
         dependencies = recorded_dependencies(job)
         for name in dependencies:
             if name not in states:
                 try:
-                    states[name] = job_view(self.store.get(name)).state
+                    # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
+                    # releases its dependents even before the Job controller marks it Complete.
+                    states[name] = self.describe_job(name).state
                 except JobNotFound:
                     states[name] = None
         settlement = settle(dependencies, states)
         if settlement.action == "wait":
             return "waiting", job_view(job)
         patch = release_patch() if settlement.action == "release" else fail_patch(settlement.reason)
-        try:
-            written = self.store.patch(job["metadata"]["name"], patch, job["metadata"]["resourceVersion"])
-        except StaleWrite:
-            return "skipped", job_view(
-                job
-            )  # someone settled or changed it meanwhile; the next pass looks again
-        return ("released" if settlement.action == "release" else "failed"), job_view(written)
+        name = job["metadata"]["name"]
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                written = self.store.patch(name, patch, job["metadata"]["resourceVersion"])
+            except StaleWrite:
+                job = self.store.get(name)
+                if not is_waiting(job):
+                    return "skipped", job_view(job)  # someone else settled it
+                continue
+            return ("released" if settlement.action == "release" else "failed"), job_view(written)
+        return "skipped", job_view(job)  # the next pass looks again
 
     def _existing_for_key(self, plan: JobPlan, submission: Submission) -> JobView | None:
         return self._existing(plan.name, submission) if submission.idempotency_key is not None else None

@@ -108,7 +108,7 @@ def test_elsewhere_each_account_has_nothing_but_the_functions_tokenreview(
 # None the jobs namespace), and whether the function and the reaper may make it.
 MATRIX = [
     ("create", "jobs", "batch", None, True, False),
-    ("get", "jobs", "batch", None, True, False),
+    ("get", "jobs", "batch", None, True, True),  # the reaper: a waiting job's dependencies
     ("list", "jobs", "batch", None, True, True),
     ("watch", "jobs", "batch", None, False, False),
     ("patch", "jobs", "batch", None, True, True),

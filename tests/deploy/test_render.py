@@ -58,6 +58,10 @@ def test_deploy_renders_the_whole_installation_into_the_jobs_namespace(rendered:
             ("Trigger", "jobfn-hello"),
             ("Trigger", "jobfn-pi"),
             ("SinkBinding", "jobfn-reaper"),
+            ("ServiceAccount", "jobfn-job-changes"),
+            ("Role", "jobfn-job-changes"),
+            ("RoleBinding", "jobfn-job-changes"),
+            ("ApiServerSource", "jobfn-job-changes"),
         ]
     )
     namespaced = [m for m in rendered if m["kind"] not in CLUSTER_SCOPED_KINDS]

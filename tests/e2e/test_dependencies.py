@@ -14,6 +14,9 @@ from typing import Any
 import botocore.exceptions
 import pytest
 import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from kubernetes import client
 
 from tests.e2e.test_aws_batch import batch_client, describe, serve_aws_function, wait_for_status
 from tests.helpers import FUNCTION_SIGNATURE, FunctionServer, wait_for
@@ -133,3 +136,42 @@ def test_sequential_array_children_run_one_at_a_time(batch: Any, server: Functio
     assert max(seen) <= 1
     job = requests.get(f"{server.url}/jobs/{array}", timeout=10).json()
     assert job["counts"]["succeeded"] == 3
+
+
+def job_changed(server: FunctionServer, job: dict[str, Any]) -> dict[str, Any]:
+    """What Knative's ApiServerSource (mode Resource) posts when a job changes, sent with the SDK."""
+    event = CloudEvent(
+        {"type": "dev.knative.apiserver.resource.update", "source": "https://kubernetes.default.svc",
+         "datacontenttype": "application/json",
+         "subject": f"/apis/batch/v1/namespaces/{job['metadata']['namespace']}/jobs/{job['metadata']['name']}"},
+        job,
+    )  # fmt: skip
+    headers, body = to_binary(event)
+    answer = requests.post(server.url, headers=headers, data=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    settled: dict[str, Any] = answer.json()["settled"]
+    return settled
+
+
+def test_a_job_changed_event_settles_its_dependents_at_once_and_a_forged_one_cannot(
+    batch: Any, server: FunctionServer, api_client: client.ApiClient, module_namespace: str
+) -> None:
+    batch_api = client.BatchV1Api(api_client)
+    first = submit(batch, "evented", "hello")
+    forever = submit(batch, "never-done", "forever")
+    after_first = submit(batch, "after-evented", "hello", first)
+    after_forever = submit(batch, "after-never", "hello", forever)
+    wait_for_status(batch, first, "SUCCEEDED")
+    # ApiServerSource sends the update that marks the Job Complete: wait for that one.
+    wait_for(
+        lambda: batch_api.read_namespaced_job(first, module_namespace).status.completion_time, timeout=30
+    )
+
+    finished = api_client.sanitize_for_serialization(batch_api.read_namespaced_job(first, module_namespace))
+    forged = api_client.sanitize_for_serialization(batch_api.read_namespaced_job(forever, module_namespace))
+    forged["status"]["conditions"] = finished["status"]["conditions"]  # claims it finished
+
+    assert job_changed(server, forged) == {"released": 0, "failed": 0, "waiting": 1, "skipped": 0}
+    assert job_changed(server, finished)["released"] == 1
+    wait_for_status(batch, after_first, "SUCCEEDED")  # no pass ran
+    assert describe(batch, after_forever)["status"] == "PENDING"
