@@ -31,6 +31,7 @@ from ._contract import (
 from ._definitions import JobDefinition
 from ._dependencies import check_dependencies, mark_waiting
 from ._errors import DefinitionError, Forbidden, InvalidRequest
+from ._status import COMPLETION_INDEX_ANNOTATION
 from ._submission import Overrides, Submission
 
 #: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
@@ -119,6 +120,8 @@ def shape_job(
     if submission.depends_on:
         check_dependencies(submission.depends_on)
         mark_waiting(job, submission.depends_on)
+    if submission.batch_environment:
+        add_batch_environment(spec, name, submission.queue)
     _stringify_string_fields(spec)
     return job
 
@@ -148,6 +151,28 @@ def _stringify_string_fields(spec: dict[str, Any]) -> None:
         for variable in container.get("env") or []:
             if isinstance(variable, dict) and variable.get("value") is not None:
                 variable["value"] = _as_string(variable["value"])
+
+
+def add_batch_environment(spec: dict[str, Any], name: str, queue: str | None) -> None:
+    """AWS Batch's variables in every container: the job's id (an array child's ``<id>:<index>``),
+    the child's index and the queue. A variable the template sets itself is left as it is."""
+    variables: list[dict[str, Any]] = []
+    if spec.get("completionMode") == "Indexed":
+        index_field = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
+        variables.append(
+            {"name": "AWS_BATCH_JOB_ARRAY_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index_field}}}
+        )
+        variables.append({"name": "AWS_BATCH_JOB_ID", "value": f"{name}:$(AWS_BATCH_JOB_ARRAY_INDEX)"})
+    else:
+        variables.append({"name": "AWS_BATCH_JOB_ID", "value": name})
+    if queue is not None:
+        variables.append({"name": "AWS_BATCH_JQ_NAME", "value": queue})
+    for container in _containers(spec):
+        given = container.get("env")
+        env: list[Any] = given if isinstance(given, list) else []
+        own = {item.get("name") for item in env if isinstance(item, dict)}
+        # First, so the template's own values may refer to them as $(AWS_BATCH_JOB_ID).
+        container["env"] = [v for v in variables if v["name"] not in own] + env
 
 
 def _containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:

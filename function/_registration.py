@@ -484,7 +484,9 @@ def as_definition(registration: Registration, policy: RegistrationPolicy) -> Job
         description=f"registered revision {registration.revision}",
         max_active_deadline_seconds=policy.max_timeout_seconds,
         revision=registration.revision,
-        allowed_overrides=frozenset({"timeout", "retries", "command", "environment", "resources"}),
+        allowed_overrides=frozenset(
+            {"timeout", "retries", "command", "environment", "resources", "array_size"}
+        ),
     )
 
 

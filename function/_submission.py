@@ -61,6 +61,8 @@ class Submission:
     """Name of the queue the job was submitted to (AWS Batch ``jobQueue``)."""
     depends_on: tuple[Dependency, ...] = ()
     """Jobs that must succeed before this one starts (AWS Batch ``dependsOn``)."""
+    batch_environment: bool = False
+    """Give every container AWS Batch's ``AWS_BATCH_*`` variables (set by the AWS Batch door)."""
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,7 @@ def submission_from_request(body: Any, definitions: JobDefinitions, caller: str 
         tags={**tags, JOB_NAME_TAG: name},
         queue=queue_name,
         depends_on=depends_on,
+        batch_environment=True,
     )
 
 

@@ -131,7 +131,13 @@ def test_submitted_overrides_show_up_in_the_created_job_and_in_describe_jobs(
     container = job.spec.template.spec.containers[0]
     assert container.command == ["printenv", "GREETING"]
     env = {var.name: var.value for var in container.env}
-    assert env == {"COUNT": "3", "LOUD": "True", "GREETING": "hello from boto3"}
+    assert env == {
+        "AWS_BATCH_JOB_ID": job_id,
+        "AWS_BATCH_JQ_NAME": "main",
+        "COUNT": "3",
+        "LOUD": "True",
+        "GREETING": "hello from boto3",
+    }
     assert container.resources.requests == {"cpu": "500m", "memory": "256Mi"}
     assert container.resources.limits == {"memory": "256Mi"}
     assert (job.spec.active_deadline_seconds, job.spec.backoff_limit) == (900, 1)
@@ -297,7 +303,7 @@ def test_describe_job_queues_lists_the_configured_queues(batch: Any) -> None:
         ({"parameters": {"count": "9"}}, "count: 9 is greater than the maximum of 5"),
         ({"parameters": {"colour": "red"}}, "colour: not a parameter of 'hello'"),
         ({"jobQueue": "nowhere"}, "no job queue named 'nowhere'"),
-        ({"dependsOn": [{"jobId": "x"}]}, "job dependencies are not supported"),
+        ({"dependsOn": [{"jobId": "no-such-job"}]}, "dependsOn: no job 'no-such-job' to depend on"),
         ({"arrayProperties": {"size": 50}}, "array size must be between 1 and 20"),
     ],
 )

@@ -181,3 +181,29 @@ def test_registration_is_refused_where_the_operator_did_not_turn_it_on(
         assert "JOBFN_REGISTRATION=on" in raised.value.response["Error"]["Message"]
     finally:
         server.stop()
+
+
+def test_each_array_child_reads_batchs_variables_on_the_real_node(
+    replicas: tuple[Any, Any], api_client: client.ApiClient, module_namespace: str
+) -> None:
+    first, _ = replicas
+    shard = {
+        **ECHO,
+        "containerProperties": {
+            "image": "busybox",
+            "command": ["sh", "-c", 'echo "$AWS_BATCH_JOB_ID $AWS_BATCH_JOB_ARRAY_INDEX $AWS_BATCH_JQ_NAME"'],
+        },
+    }
+    first.register_job_definition(jobDefinitionName="shard", **shard)
+    job_id = first.submit_job(
+        jobName="shards", jobQueue="main", jobDefinition="shard", arrayProperties={"size": 3}
+    )["jobId"]
+
+    wait_for_status(first, job_id, "SUCCEEDED", timeout=90)
+
+    core = client.CoreV1Api(api_client)
+    pods = core.list_namespaced_pod(
+        module_namespace, label_selector=f"batch.kubernetes.io/job-name={job_id}"
+    ).items
+    logs = sorted(core.read_namespaced_pod_log(pod.metadata.name, module_namespace) for pod in pods)
+    assert logs == [f"{job_id}:{index} {index} main\n" for index in range(3)]
