@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from ._contract import (
@@ -31,6 +32,7 @@ from ._contract import (
 from ._definitions import JobDefinition
 from ._dependencies import check_dependencies, mark_waiting
 from ._errors import DefinitionError, Forbidden, InvalidRequest
+from ._retry_rules import apply_rules
 from ._status import COMPLETION_INDEX_ANNOTATION
 from ._submission import Overrides, Submission
 
@@ -38,6 +40,11 @@ from ._submission import Overrides, Submission
 DEFAULT_MAX_ARRAY_SIZE = 10_000
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _MAX_RETRIES = 100
+
+
+def _jsonable(value: Any) -> Any:
+    """What json cannot write itself: tuples (as lists) and retry rules (as objects)."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else list(value)
 
 
 def used_overrides(submission: Submission) -> dict[str, Any]:
@@ -59,7 +66,7 @@ def request_hash(submission: Submission) -> str:
         asked,
         sort_keys=True,
         separators=(",", ":"),
-        default=list,
+        default=_jsonable,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
@@ -107,7 +114,7 @@ def shape_job(
     if submission.overrides.used():
         # What the caller changed, as asked: the dashboard shows it beside the arguments.
         annotations[OVERRIDES_ANNOTATION] = json.dumps(
-            used_overrides(submission), sort_keys=True, default=list
+            used_overrides(submission), sort_keys=True, default=_jsonable
         )
     metadata["annotations"] = annotations
 
@@ -183,7 +190,9 @@ def _containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def check_overrides_allowed(overrides: Overrides, definition: JobDefinition) -> None:
     """Refuse overrides the definition does not allow, naming what it does."""
-    refused = [name for name in overrides.used() if name not in definition.allowed_overrides]
+    # Retry rules decide which failures are retried: the same permission as the retries.
+    asked = {"retries" if name == "retry_rules" else name for name in overrides.used()}
+    refused = sorted(name for name in asked if name not in definition.allowed_overrides)
     if refused:
         allowed = ", ".join(sorted(definition.allowed_overrides)) or "none"
         raise InvalidRequest(
@@ -212,6 +221,11 @@ def apply_overrides(spec: dict[str, Any], overrides: Overrides, definition: JobD
         if not 0 <= overrides.retries <= _MAX_RETRIES:
             raise InvalidRequest(f"retries must be between 0 and {_MAX_RETRIES}, not {overrides.retries}")
         spec["backoffLimit"] = overrides.retries
+    if overrides.retry_rules:
+        if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") != "Never":
+            raise InvalidRequest(f"definition '{definition.name}' restarts failed containers in place "
+                                 "(restartPolicy is not Never), so retry rules cannot apply to it")  # fmt: skip
+        apply_rules(spec, overrides.retry_rules, int(spec.get("backoffLimit", 6)))
     container = _containers(spec)[0]
     if overrides.command is not None:
         if not overrides.command or not all(isinstance(part, str) for part in overrides.command):

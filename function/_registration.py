@@ -22,6 +22,7 @@ from typing import Any
 
 from ._definitions import JobDefinition
 from ._errors import Forbidden, InvalidRequest
+from ._retry_rules import RetryRule, apply_rules, read_rules
 
 #: Top-level RegisterJobDefinition fields jobfn maps.
 REGISTER_FIELDS = frozenset(
@@ -91,6 +92,7 @@ class Registration:
     memory_mib: int | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 1
+    retry_rules: tuple[RetryRule, ...] = ()
     timeout_seconds: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     propagate_tags: bool = False
@@ -131,7 +133,10 @@ class Registration:
             "type": "container",
             "parameters": dict(self.parameters),
             "containerProperties": self.container_properties(),
-            "retryStrategy": {"attempts": self.attempts},
+            "retryStrategy": {
+                "attempts": self.attempts,
+                "evaluateOnExit": [_rule_json(r) for r in self.retry_rules],
+            },
             "tags": dict(self.tags),
             "propagateTags": self.propagate_tags,
         }
@@ -173,6 +178,9 @@ def read_registration(body: Mapping[str, Any], caller: str | None = None) -> Reg
         problems.append("propagateTags: must be true or false")
         propagate = False
     attempts = _retry_attempts(body.get("retryStrategy"), problems)
+    retry = body.get("retryStrategy")
+    rules = read_rules(retry.get("evaluateOnExit") if isinstance(retry, Mapping) else None,
+                       "retryStrategy.evaluateOnExit", problems)  # fmt: skip
     timeout = _timeout(body.get("timeout"), problems)
     container = body.get("containerProperties")
     if not isinstance(container, Mapping):
@@ -186,6 +194,7 @@ def read_registration(body: Mapping[str, Any], caller: str | None = None) -> Reg
         revision=0,
         parameters=parameters,
         attempts=attempts,
+        retry_rules=rules,
         timeout_seconds=timeout,
         tags=tags,
         propagate_tags=propagate,
@@ -319,8 +328,6 @@ def _retry_attempts(raw: Any, problems: list[str]) -> int:
     if not isinstance(raw, Mapping):
         problems.append("retryStrategy: must be an object")
         return 1
-    if "evaluateOnExit" in raw:
-        problems.append("retryStrategy.evaluateOnExit: not supported yet; give attempts only")
     attempts = raw.get("attempts", 1)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
         problems.append(f"retryStrategy.attempts: between 1 and {MAX_ATTEMPTS}")
@@ -441,10 +448,18 @@ class RegisteredTemplate:
         if r.volumes:
             pod["volumes"] = [{"name": name, "emptyDir": {}} for name in r.volumes]
         spec: dict[str, Any] = {"backoffLimit": r.attempts - 1, "template": {"spec": pod}}
+        if r.retry_rules:
+            apply_rules(spec, r.retry_rules, r.attempts - 1)
         if r.timeout_seconds is not None:
             # AWS times each attempt; a Job's deadline covers all of them, so it allows every attempt its time.
             spec["activeDeadlineSeconds"] = r.timeout_seconds * r.attempts
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": r.name}, "spec": spec}
+
+
+def _rule_json(rule: RetryRule) -> dict[str, str]:
+    fields = {"action": rule.action, "onExitCode": rule.on_exit_code, "onReason": rule.on_reason,
+              "onStatusReason": rule.on_status_reason}  # fmt: skip
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _substitute(argument: str, values: Mapping[str, str]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._dependencies import Dependency
+from ._retry_rules import RetryRule
 
 #: The longest idempotency key a submission may carry (it is stored as an annotation value).
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -36,6 +37,8 @@ class Overrides:
     """Added to (or replacing same-named) environment variables of the first container."""
     resources: Mapping[str, Mapping[str, str]] | None = None
     """``requests``/``limits`` merged into the first container's resources."""
+    retry_rules: tuple[RetryRule, ...] | None = None
+    """AWS Batch's ``evaluateOnExit``: which failures are retried (allowed with ``retries``)."""
 
     def used(self) -> list[str]:
         """Names of the overrides this request actually sets."""

@@ -19,6 +19,7 @@ from .._definitions import JobDefinitions
 from .._dependencies import Dependency
 from .._errors import InvalidRequest, JobfnError, JobNotFound
 from .._paging import InvalidToken, decode_opaque, encode_opaque
+from .._retry_rules import read_rules
 from .._status import STATES
 from .._submission import JobView, Overrides, Submission
 from .answers import JOB_NAME_TAG, created_at_ms, job_name
@@ -201,13 +202,13 @@ def _overrides(body: Mapping[str, Any], problems: list[str]) -> Overrides:
         problems.append("containerOverrides.command: must be a non-empty list of strings")
         command = None
     retry = optional_object(body, "retryStrategy", problems)
-    if "evaluateOnExit" in retry:
-        problems.append("retryStrategy.evaluateOnExit: retry conditions are not supported by jobfn")
+    rules = read_rules(retry.get("evaluateOnExit"), "retryStrategy.evaluateOnExit", problems)
     attempts = optional_int(retry, "attempts", problems, "retryStrategy.", 1, 10)
     return Overrides(
         timeout=optional_int(optional_object(body, "timeout", problems), "attemptDurationSeconds", problems, "timeout."),
         array_size=optional_int(optional_object(body, "arrayProperties", problems), "size", problems, "arrayProperties."),
         retries=attempts - 1 if attempts is not None else None,
+        retry_rules=rules or None,
         command=tuple(command) if command is not None else None,
         environment=_environment(container.get("environment"), problems),
         resources=_resources(container, problems),

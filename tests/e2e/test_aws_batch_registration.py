@@ -207,3 +207,28 @@ def test_each_array_child_reads_batchs_variables_on_the_real_node(
     ).items
     logs = sorted(core.read_namespaced_pod_log(pod.metadata.name, module_namespace) for pod in pods)
     assert logs == [f"{job_id}:{index} {index} main\n" for index in range(3)]
+
+
+def exiting(code: int) -> dict[str, Any]:
+    return {
+        **ECHO,
+        "containerProperties": {"image": "busybox", "command": ["sh", "-c", f"exit {code}"]},
+        "retryStrategy": {"attempts": 2, "evaluateOnExit": [{"onExitCode": "3", "action": "EXIT"}]},
+    }
+
+
+def test_an_exit_rule_stops_retries_and_an_unmatched_failure_is_retried_on_the_real_node(
+    replicas: tuple[Any, Any],
+) -> None:
+    first, _ = replicas
+    first.register_job_definition(jobDefinitionName="exits-3", **exiting(3))
+    first.register_job_definition(jobDefinitionName="exits-4", **exiting(4))
+    stopped = first.submit_job(jobName="stopped", jobQueue="main", jobDefinition="exits-3")["jobId"]
+    retried = first.submit_job(jobName="retried", jobQueue="main", jobDefinition="exits-4")["jobId"]
+
+    # No rule matches 4, so it is retried (AWS's rule), after the Job controller's 10 s back-off.
+    retried_job = wait_for_status(first, retried, "FAILED", timeout=120)
+    stopped_job = wait_for_status(first, stopped, "FAILED", timeout=30)
+
+    assert [a["container"]["exitCode"] for a in stopped_job["attempts"]] == [3]
+    assert [a["container"]["exitCode"] for a in retried_job["attempts"]] == [4, 4]

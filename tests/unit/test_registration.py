@@ -63,7 +63,10 @@ def test_every_field_that_cannot_map_is_refused_by_name_in_one_answer() -> None:
         ulimits=[{"name": "nofile"}], privileged=True, volumes=[{"name": "data", "host": {"sourcePath": "/"}}]
     )
     body["nodeProperties"] = {}
-    body["retryStrategy"] = {"attempts": 11, "evaluateOnExit": []}
+    body["retryStrategy"] = {
+        "attempts": 11,
+        "evaluateOnExit": [{"onStatusReason": "Essential*", "action": "EXIT"}],
+    }
     body["containerProperties"]["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
 
     with pytest.raises(InvalidRequest) as refused:
@@ -71,7 +74,7 @@ def test_every_field_that_cannot_map_is_refused_by_name_in_one_answer() -> None:
 
     problems = "\n".join(refused.value.problems)
     for named in ("nodeProperties", "containerProperties.ulimits", "containerProperties.privileged",
-                  "containerProperties.volumes: host", "GPU", "retryStrategy.evaluateOnExit",
+                  "containerProperties.volumes: host", "GPU", "onStatusReason can only match a lost host",
                   "retryStrategy.attempts"):  # fmt: skip
         assert named in problems
 
