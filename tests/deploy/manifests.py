@@ -13,6 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+PLAIN = DEPLOY / "plain"  # deploy/ without its Knative objects
 DEFINITIONS_FILE = DEPLOY / "base" / "definitions.yaml"
 
 KNATIVE_GROUPS = frozenset({"serving.knative.dev", "eventing.knative.dev", "sources.knative.dev"})

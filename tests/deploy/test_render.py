@@ -19,6 +19,7 @@ from tests.deploy.manifests import (
     CLUSTER_SCOPED_KINDS,
     DEFINITIONS_FILE,
     DEPLOY,
+    PLAIN,
     ROOT,
     Manifest,
     definitions_text,
@@ -26,6 +27,7 @@ from tests.deploy.manifests import (
     find,
     function_account,
     function_container,
+    is_knative,
     knative_service,
     one,
     reaper_account,
@@ -62,6 +64,17 @@ def test_deploy_renders_the_whole_installation_into_the_jobs_namespace(rendered:
     )
     namespaced = [m for m in rendered if m["kind"] not in CLUSTER_SCOPED_KINDS]
     assert {m["metadata"].get("namespace") for m in namespaced} == {NAMESPACE}
+
+
+def test_plain_is_the_whole_installation_without_its_knative_objects(
+    rendered: list[Manifest], kubectl_binary: Path
+) -> None:
+    def identity(manifest: Manifest) -> tuple[str, str]:
+        return manifest["kind"], manifest["metadata"]["name"]
+
+    plain = render(kubectl_binary, PLAIN)
+
+    assert sorted(plain, key=identity) == sorted((m for m in rendered if not is_knative(m)), key=identity)
 
 
 def test_the_only_cluster_wide_grant_is_tokenreview_create_for_the_function(rendered: list[Manifest]) -> None:
