@@ -42,6 +42,7 @@ from tests.deploy.conftest import Installation, install_plain, service_account_t
 from tests.deploy.manifests import (
     DEFINITIONS_FILE,
     DEPLOY,
+    PLAIN,
     ROOT,
     as_stream,
     env_of,
@@ -57,11 +58,8 @@ from tests.helpers import Kubectl, create_namespace, wait_for
 T = TypeVar("T")
 TEST_DEFINITIONS = ROOT / "tests" / "data" / "definitions" / "real-node.yaml"
 CALLER = "jobfn-test-caller"
-SIGNATURE = "jobfn"  # deploy/'s JOB_SIGNATURE, which the reaper's CronJob reaps
-AWS_KEY = (
-    "AKIDJOBFNREALNODE",
-    "real-node-secret",
-)  # the Batch door is closed without a key under tokenreview
+# Under JOBFN_AUTH=tokenreview the AWS Batch door is closed unless a key is configured.
+AWS_KEY = ("AKIDJOBFNREALNODE", "real-node-secret")
 JOB_TIMEOUT = 90.0  # a real pod: scheduled, sandbox, container, exit
 MESSAGE = "hello from the real node"
 EVENT_MESSAGE = "hello from a CloudEvent"
@@ -287,7 +285,7 @@ def test_each_sample_definition_runs_to_succeeded_on_the_real_node(
     assert set(views) == {"hello", "pi"}
     assert pod_log(function, views["hello"]) == "Hello from jobfn\n"  # the sample's default message
     digits = pod_log(function, views["pi"]).strip()
-    assert digits.startswith("3.14159265358979") and len(digits) == 2001  # "3." and 2000 digits less one
+    assert digits.startswith("3.14159265358979") and len(digits) == len("3.") + 1999  # 2000 significant
 
 
 def test_terminating_a_running_sleep_removes_its_pods_and_fails_it_with_the_callers_reason(
@@ -358,7 +356,8 @@ def test_the_reaper_cronjob_fires_by_itself_and_reaps_only_what_is_due(
 ) -> None:
     namespace = create_namespace(api_client, "deploy-real-node-reaper")
     definitions = JobDefinitions.from_yaml(definitions_for_the_test())
-    ours = JobManager(namespace, JobSigner(SIGNATURE), definitions, api=KubeApi(api_client))
+    signature = env_of(reaper_container(render(kubectl_binary, PLAIN)))["JOB_SIGNATURE"]
+    ours = JobManager(namespace, JobSigner(signature), definitions, api=KubeApi(api_client))
     theirs = JobManager(namespace, JobSigner("someone-else"), definitions, api=KubeApi(api_client))
     installation: Installation | None = None
     try:
