@@ -9,7 +9,8 @@ https://127.0.0.1:<apiserver port> through a relay. Processes are detached, so o
 cluster serves many test runs.
 
 Public API: ensure_running(), stop(), is_running(), status(), kubeconfig_path(),
-kubectl_path(), bin_dir(), containerd_address(); for fault tests, stop_component(),
+kubectl_path(), bin_dir(), containerd_address(), in_cluster_network() (sockets inside, to
+reach ClusterIPs and pods); for fault tests, stop_component(),
 start_component(), pause_component() and resume_component(). Everything lives under
 $JOBFN_CACHE/cluster/.
 
@@ -40,10 +41,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.cluster import controlplane, netns, node, pki
 from tests.cluster.controlplane import Ports
+
+T = TypeVar("T")
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
@@ -333,8 +336,12 @@ def _api(path: str, **kwargs: Any) -> tuple[int, Any]:
 _inside: dict[tuple[str, int], netns.Inside] = {}
 
 
-def _in_cluster_network(function: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
-    """Run an HTTP check where the components listen: the cluster's namespace, else the host."""
+def in_cluster_network(function: Callable[[], T]) -> T:
+    """Run ``function`` with its sockets where the components listen: the cluster's network
+    namespace (pod IPs and ClusterIPs reachable, as on the node), else the host.
+
+    Calls run one at a time, on one thread joined to the namespace.
+    """
     if not has_node():
         return function()
     name = netns_name()
@@ -345,7 +352,7 @@ def _in_cluster_network(function: Callable[[], tuple[int, Any]]) -> tuple[int, A
 
 
 def _healthy_at(url: str) -> Callable[[], bool]:
-    return lambda: _in_cluster_network(lambda: _http(url))[0] == 200
+    return lambda: in_cluster_network(lambda: _http(url))[0] == 200
 
 
 def _node_ready(name: str) -> bool:
@@ -410,7 +417,7 @@ def _start() -> None:
 
     wanted = components()
     if has_node():
-        netns.create(netns_name())
+        netns.create(netns_name(), controlplane.SERVICE_CIDR)
         node.prepare_host(state_dir())
     _spawn_detached("etcd", _argv("etcd", bins, ports))  # needs no certificates: boots meanwhile
     pki.make_pki(_pki(""), netns.NODE_IP if has_node() else None, node.NODE_NAME)
@@ -513,6 +520,8 @@ def ensure_running() -> Path:
     """Start the cluster unless it is already up and healthy; returns the kubeconfig path."""
     with _lock():
         if is_running():
+            if has_node():  # a cluster started before the Service route existed gets it too
+                netns.route_services(netns_name(), controlplane.SERVICE_CIDR)
             return kubeconfig_path()
         bin_dir()  # build (or find) the binaries before touching a running cluster's state
         _stop_unlocked()  # leftovers of a crashed or partial cluster, stale pid files

@@ -11,7 +11,10 @@ listens on 127.0.0.1:<port> and dials that socket.
 Inside, the loopback interface also holds ``NODE_IP``, the address the apiserver
 advertises and the kubelet serves on (pods reach it through their bridge's gateway);
 the default route is a blackhole, so anything addressed elsewhere is dropped inside the
-namespace instead of leaving it. (This kernel has no dummy interfaces.)
+namespace instead of leaving it. (This kernel has no dummy interfaces.) The Service range
+is routed to loopback from ``NODE_IP``: as on a node whose default route covers it, a
+process here (a test, a health check) reaches a ClusterIP, which kube-proxy's OUTPUT
+rules translate to a pod or to the apiserver; an address without a Service stays here.
 """
 
 from __future__ import annotations
@@ -55,12 +58,20 @@ def _ip(*args: str) -> None:
         raise NetnsError(f"ip {' '.join(args)} failed: {result.stderr.strip()}")
 
 
-def create(name: str) -> None:
-    """A fresh namespace: lo up with NODE_IP too, a blackhole default route."""
+def create(name: str, service_cidr: str) -> None:
+    """A fresh namespace: lo up with NODE_IP too, a blackhole default route, the Service range routed."""
     _ip("netns", "add", name)
     _ip("-n", name, "link", "set", "lo", "up")
     _ip("-n", name, "addr", "add", f"{NODE_IP}/32", "dev", "lo")
     _ip("-n", name, "route", "add", "blackhole", "default")
+    route_services(name, service_cidr)
+
+
+def route_services(name: str, service_cidr: str) -> None:
+    """Route ClusterIPs (idempotent). Without it, connecting to one fails with EINVAL (the
+    blackhole) before kube-proxy's DNAT could apply; from NODE_IP, not 127.0.0.1, since the
+    answer comes back from a pod over the bridge."""
+    _ip("-n", name, "route", "replace", service_cidr, "dev", "lo", "src", NODE_IP)
 
 
 def delete(name: str) -> None:

@@ -18,6 +18,7 @@ from tests.cluster import localcluster
 from tests.deploy import knative_crds
 from tests.deploy.manifests import (
     DEPLOY,
+    PLAIN,
     Manifest,
     as_stream,
     function_account,
@@ -139,6 +140,16 @@ def install(kubectl: Kubectl, kubectl_binary: Path, namespace: str, directory: P
     installation = Installation(namespace, manifests, overlay)
     kubectl("apply", "-f", "-", input=as_stream(installation.core))
     return installation
+
+
+def install_plain(
+    kubectl: Kubectl, kubectl_binary: Path, namespace: str, directory: Path, **overlay: Any
+) -> Installation:
+    """deploy/plain/ (everything but Knative) into ``namespace`` with ``kubectl apply -k``, as a
+    user installs it; ``overlay`` as for ``write_overlay`` (reaper_schedule, definitions)."""
+    kustomization = write_overlay(directory, namespace, suffix=f"-{namespace}", base=PLAIN, **overlay)
+    kubectl("apply", "-k", str(kustomization))
+    return Installation(namespace, render(kubectl_binary, kustomization), kustomization)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -13,7 +14,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+PLAIN = DEPLOY / "plain"  # deploy/ without its Knative objects
 DEFINITIONS_FILE = DEPLOY / "base" / "definitions.yaml"
+# Generated from DEFINITIONS_FILE (deploy/base/kustomization.yaml).
+DEFINITIONS_CONFIG_MAP = "jobfn-definitions"
 
 KNATIVE_GROUPS = frozenset({"serving.knative.dev", "eventing.knative.dev", "sources.knative.dev"})
 CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
@@ -104,28 +108,47 @@ def definitions_text(manifests: Iterable[Manifest]) -> str:
     raise AssertionError(f"JOB_DEFINITIONS_CONFIG_PATH={path} is not a file of a mounted ConfigMap")
 
 
-def write_overlay(directory: Path, namespace: str, suffix: str) -> Path:
-    """A kustomization in ``directory`` that installs deploy/ into ``namespace``.
+def write_overlay(
+    directory: Path,
+    namespace: str,
+    suffix: str,
+    base: Path = DEPLOY,
+    reaper_schedule: str | None = None,
+    definitions: str | None = None,
+) -> Path:
+    """A kustomization in ``directory`` that installs ``base`` (deploy/ or one of its
+    overlays) into ``namespace``.
 
     Cluster-scoped objects get ``suffix`` so that tests running side by side never
     share one; the Namespace object becomes ``namespace`` itself. The reaper's CronJob
-    is suspended: the tests run the reaper themselves, when they choose.
+    is suspended (the tests run the reaper themselves, when they choose) unless
+    ``reaper_schedule`` is given: it then runs by itself on that schedule.
+    ``definitions`` replaces the definitions file in the ConfigMap.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    kustomization = {
+    if reaper_schedule is None:
+        cronjob_patch = [{"op": "add", "path": "/spec/suspend", "value": True}]
+    else:
+        cronjob_patch = [{"op": "replace", "path": "/spec/schedule", "value": reaper_schedule}]
+    kustomization: Manifest = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": namespace,
         # kustomize takes bases by relative path only.
-        "resources": [os.path.relpath(DEPLOY, directory)],
+        "resources": [os.path.relpath(base, directory)],
         "transformers": ["cluster-scoped-suffix.yaml"],
-        "patches": [
-            {
-                "target": {"group": "batch", "kind": "CronJob"},
-                "patch": json.dumps([{"op": "add", "path": "/spec/suspend", "value": True}]),
-            }
-        ],
+        "patches": [{"target": {"group": "batch", "kind": "CronJob"}, "patch": json.dumps(cronjob_patch)}],
     }
+    if definitions is not None:
+        (directory / DEFINITIONS_FILE.name).write_text(definitions)
+        kustomization["configMapGenerator"] = [
+            {
+                "name": DEFINITIONS_CONFIG_MAP,
+                "behavior": "merge",
+                "files": [DEFINITIONS_FILE.name],
+                "options": {"disableNameSuffixHash": True},
+            }
+        ]
     transformer = {
         "apiVersion": "builtin",
         "kind": "PrefixSuffixTransformer",
@@ -136,6 +159,49 @@ def write_overlay(directory: Path, namespace: str, suffix: str) -> Path:
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     (directory / "cluster-scoped-suffix.yaml").write_text(yaml.safe_dump(transformer))
     return directory
+
+
+def function_deployment(manifests: Iterable[Manifest], replicas: int = 1) -> list[Manifest]:
+    """The Knative Service's revision template as a Deployment behind a ClusterIP Service:
+    the function where Knative Serving is not installed (deploy/plain/).
+
+    The pod spec is the Knative Service's own, so the ServiceAccount, the container's
+    security settings, env, resources, probes and volumes cannot drift from deploy/.
+    Only what Knative supplies itself is added: the probes' port (Knative infers it) and
+    ``PORT`` (Knative sets it to the container port); ``timeoutSeconds`` is a revision
+    field, not a pod's, and the autoscaling annotations are Knative's alone.
+    """
+    service = knative_service(manifests)
+    template = copy.deepcopy(service["spec"]["template"])
+    template["metadata"].pop("annotations", None)
+    pod_spec = template["spec"]
+    pod_spec.pop("timeoutSeconds", None)
+    [container] = pod_spec["containers"]
+    [port] = container["ports"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        if "httpGet" in container.get(probe, {}):
+            container[probe]["httpGet"].setdefault("port", port["containerPort"])
+    if "PORT" not in env_of(container):
+        container.setdefault("env", []).append({"name": "PORT", "value": str(port["containerPort"])})
+    labels = template["metadata"]["labels"]
+    name = service["metadata"]["name"]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template},
+    }
+    cluster_ip = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": labels,
+            "ports": [{"name": "http", "port": 80, "targetPort": port["containerPort"]}],
+        },
+    }
+    return [deployment, cluster_ip]
 
 
 def as_stream(manifests: Iterable[Manifest]) -> str:

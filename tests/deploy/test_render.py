@@ -19,6 +19,7 @@ from tests.deploy.manifests import (
     CLUSTER_SCOPED_KINDS,
     DEFINITIONS_FILE,
     DEPLOY,
+    PLAIN,
     ROOT,
     Manifest,
     definitions_text,
@@ -26,6 +27,8 @@ from tests.deploy.manifests import (
     find,
     function_account,
     function_container,
+    function_deployment,
+    is_knative,
     knative_service,
     one,
     reaper_account,
@@ -66,6 +69,34 @@ def test_deploy_renders_the_whole_installation_into_the_jobs_namespace(rendered:
     )
     namespaced = [m for m in rendered if m["kind"] not in CLUSTER_SCOPED_KINDS]
     assert {m["metadata"].get("namespace") for m in namespaced} == {NAMESPACE}
+
+
+def test_plain_is_the_whole_installation_without_its_knative_objects(
+    rendered: list[Manifest], kubectl_binary: Path
+) -> None:
+    def identity(manifest: Manifest) -> tuple[str, str]:
+        return manifest["kind"], manifest["metadata"]["name"]
+
+    plain = render(kubectl_binary, PLAIN)
+
+    assert sorted(plain, key=identity) == sorted((m for m in rendered if not is_knative(m)), key=identity)
+
+
+def test_the_deployment_made_for_plain_runs_the_knative_services_pod(rendered: list[Manifest]) -> None:
+    deployment, service = function_deployment(rendered)
+    pod_spec = deployment["spec"]["template"]["spec"]
+    [container] = pod_spec["containers"]
+    knative = function_container(rendered)
+
+    assert {k: v for k, v in container.items() if k not in ("readinessProbe", "livenessProbe", "env")} == {
+        k: v for k, v in knative.items() if k not in ("readinessProbe", "livenessProbe", "env")
+    }
+    assert env_of(container) == {**env_of(knative), "PORT": "8080"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8080}
+    assert pod_spec["serviceAccountName"] == function_account(rendered)
+    assert pod_spec["volumes"] == knative_service(rendered)["spec"]["template"]["spec"]["volumes"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": 8080}]
 
 
 def test_the_only_cluster_wide_grant_is_tokenreview_create_for_the_function(rendered: list[Manifest]) -> None:

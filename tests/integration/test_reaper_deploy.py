@@ -1,4 +1,8 @@
-"""deploy/reaper on the local cluster: the CronJob runs, and its Role is enough and no more."""
+"""deploy/reaper on the local cluster: its Role is enough and no more.
+
+The CronJob itself, firing by itself and reaping on the real node, is in
+tests/deploy/test_real_node.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes import client as k8s
 
@@ -33,27 +36,6 @@ def manifests(kubectl: Kubectl) -> list[dict[str, Any]]:
 
 def apply(kubectl: Kubectl, namespace: str, documents: list[dict[str, Any]]) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input="\n---\n".join(json.dumps(d) for d in documents))
-
-
-@pytest.mark.timeout(180)
-def test_the_cronjob_is_scheduled_and_creates_its_job(
-    kubectl: Kubectl, namespace: str, api_client: k8s.ApiClient
-) -> None:
-    documents = manifests(kubectl)
-    [cronjob] = [doc for doc in documents if doc["kind"] == "CronJob"]
-    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
-    cronjob["spec"]["schedule"] = "* * * * *"  # the next minute, not the next five
-
-    apply(kubectl, namespace, documents)
-
-    batch = k8s.BatchV1Api(api_client)
-    [job] = wait_for(lambda: batch.list_namespaced_job(namespace).items, timeout=90)
-    [owner] = job.metadata.owner_references
-    assert (owner.kind, owner.name) == ("CronJob", ACCOUNT)
-    pod_spec = job.spec.template.spec
-    assert pod_spec.service_account_name == ACCOUNT
-    assert pod_spec.security_context.run_as_non_root
-    assert pod_spec.containers[0].security_context.read_only_root_filesystem
 
 
 def test_the_role_lets_the_reaper_do_its_work(
