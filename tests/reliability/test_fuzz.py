@@ -165,9 +165,14 @@ def verbatim_problems(
         problems.append(f"command {container.get('command')!r}, sent {message!r}")
     expected_env = [{"name": "FUZZ", "value": fuzz_env}] if fuzz_env is not None else None
     # Kubernetes leaves out an empty value ("value" is omitempty): an empty string is still what it holds.
-    env = [{"value": "", **variable} for variable in container.get("env") or []] or None
+    given = [{"value": "", **variable} for variable in container.get("env") or []]
+    # The AWS Batch door adds Batch's own variables; they name the job, never hold a caller's value.
+    batch = {v["name"]: v["value"] for v in given if v["name"].startswith("AWS_BATCH_")}
+    env = [v for v in given if not v["name"].startswith("AWS_BATCH_")] or None
     if env != expected_env:
         problems.append(f"env {container.get('env')!r}, sent {fuzz_env!r}")
+    if batch and batch.get("AWS_BATCH_JOB_ID") != job["metadata"]["name"]:
+        problems.append(f"AWS_BATCH_JOB_ID {batch.get('AWS_BATCH_JOB_ID')!r} is not the job's name")
     reference = container_of(plain)
     for fields in (container, reference):
         fields.pop("command", None)
