@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,10 @@ class JobDefinition:
     """The file the template was read from, watched for edits like the definitions file."""
     revision: int | None = None
     """A registered definition's revision (AWS Batch's); None for the definitions file's."""
+    max_cpu: Decimal | None = None
+    """Most CPU a container may ask for, overrides included (a registered definition's bound)."""
+    max_memory_bytes: int | None = None
+    """Most memory a container may ask for, overrides included (a registered definition's bound)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(self.schema()))

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
+from decimal import Decimal
 from typing import Any
 
 from ._contract import (
@@ -129,6 +130,7 @@ def shape_job(
         mark_waiting(job, submission.depends_on)
     if submission.batch_environment:
         add_batch_environment(spec, name, submission.queue)
+    check_resource_bounds(spec, definition)
     _stringify_string_fields(spec)
     return job
 
@@ -258,6 +260,34 @@ def _override_resources(container: dict[str, Any], resources: Mapping[str, Mappi
         ):
             raise InvalidRequest(f"resources.{kind} must map resource names to quantity strings")
         current.setdefault(kind, {}).update(quantities)
+
+
+def check_resource_bounds(spec: Mapping[str, Any], definition: JobDefinition) -> None:
+    """Refuse a Job whose containers ask for more CPU or memory than the definition allows
+    (a registered definition's operator bounds, which overrides must not get around)."""
+    bounds = {"cpu": definition.max_cpu, "memory": definition.max_memory_bytes}
+    for container in _containers(spec):
+        for kind in ("requests", "limits"):
+            for resource, bound in bounds.items():
+                raw = ((container.get("resources") or {}).get(kind) or {}).get(resource)
+                if bound is None or raw is None:
+                    continue
+                amount = _quantity(str(raw))
+                if amount is None or amount > bound:
+                    raise InvalidRequest(
+                        f"{resource} {kind} {str(raw)[:20]!r} is more than definition '{definition.name}' allows"
+                    )
+
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_FACTORS: dict[str | None, Decimal | int] = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+
+
+def _quantity(raw: str) -> Decimal | None:
+    """A Kubernetes quantity ("500m", "2", "256Mi") as a number; None when it is not one."""
+    match = _QUANTITY.match(raw)
+    return Decimal(match.group(1)) * _FACTORS[match.group(2)] if match else None
 
 
 def check_labels(labels: Mapping[str, str]) -> None:

@@ -482,22 +482,19 @@ def _pod_resources(vcpus: Decimal | None, memory_mib: int | None) -> dict[str, d
 def as_definition(registration: Registration, policy: RegistrationPolicy) -> JobDefinition:
     """The JobDefinition a registration submits as, within the operator's bounds today."""
     check_within_bounds(registration, policy)
+    # A Ref:: without a value stays as written (AWS's rule), so every parameter has a default.
     parameters = {
-        name: {
-            "type": "string",
-            **({"default": registration.parameters[name]} if name in registration.parameters else {}),
-        }
+        name: {"type": "string", "default": registration.parameters.get(name, f"{_REF}{name}")}
         for name in sorted(registration.references() | set(registration.parameters))
     }
-    # A Ref:: without a value stays as written (AWS's rule), so every parameter has a default.
-    for name, spec in parameters.items():
-        spec.setdefault("default", f"{_REF}{name}")
     return JobDefinition(
         name=registration.name,
         template=RegisteredTemplate(registration),
         parameters=parameters,
         description=f"registered revision {registration.revision}",
         max_active_deadline_seconds=policy.max_timeout_seconds,
+        max_cpu=policy.max_vcpus,
+        max_memory_bytes=policy.max_memory_mib * 2**20,
         revision=registration.revision,
         allowed_overrides=frozenset(
             {"timeout", "retries", "command", "environment", "resources", "array_size"}

@@ -22,7 +22,7 @@ from jobfn._registration import (
     select_revision,
 )
 from jobfn._settings import load_settings
-from jobfn._submission import Submission
+from jobfn._submission import Overrides, Submission
 
 POLICY = RegistrationPolicy(enabled=True, images=("busybox*", "registry.example.com/team/*"))
 
@@ -160,3 +160,22 @@ def test_turning_registration_on_needs_image_patterns() -> None:
     policy = load_settings({"JOBFN_REGISTRATION": "on", "JOBFN_REGISTRATION_IMAGES": "busybox*, perl*",
                             "JOBFN_REGISTRATION_MAX_VCPUS": "1.5"}).registration  # fmt: skip
     assert (policy.enabled, policy.images, policy.max_vcpus) == (True, ("busybox*", "perl*"), Decimal("1.5"))
+
+
+def test_overrides_cannot_get_around_the_operator_bounds() -> None:
+    definition = as_definition(registered(), POLICY)
+    within = Submission(
+        "ffmpeg_parameters", overrides=Overrides(resources={"requests": {"cpu": "4", "memory": "8Gi"}})
+    )
+    beyond = Submission("ffmpeg_parameters", overrides=Overrides(resources={"limits": {"cpu": "4500m"}}))
+    unreadable = Submission(
+        "ffmpeg_parameters", overrides=Overrides(resources={"requests": {"memory": "lots"}})
+    )
+
+    plan_submission(JobDefinitions([definition]), within, JobSigner("sig"), "jobs")
+    with pytest.raises(
+        InvalidRequest, match="cpu limits '4500m' is more than definition 'ffmpeg_parameters' allows"
+    ):
+        plan_submission(JobDefinitions([definition]), beyond, JobSigner("sig"), "jobs")
+    with pytest.raises(InvalidRequest, match="memory requests 'lots'"):
+        plan_submission(JobDefinitions([definition]), unreadable, JobSigner("sig"), "jobs")
