@@ -211,7 +211,11 @@ class JobDefinitions:
             raise DefinitionError(f"definitions file is not valid YAML: {error}") from None
         queues = JobQueues()
         if isinstance(document, dict) and ("definitions" in document or "queues" in document):
-            queues = parse_queues(document.get("queues"))
+            queues = parse_queues(
+                document.get("queues"),
+                document.get("compute_environments"),
+                document.get("default_compute_environment"),
+            )
             document = document.get("definitions")
         if document is None:
             document = []

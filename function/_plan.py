@@ -15,7 +15,8 @@ from typing import Any
 from ._contract import JobSigner, keyed_job_name, random_job_name
 from ._definitions import JobDefinition, JobDefinitions
 from ._errors import DefinitionError, InvalidRequest
-from ._policy import check_caller_allowed, check_labels, shape_job
+from ._policy import add_batch_environment, check_caller_allowed, check_labels, shape_job
+from ._queues import place
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, Submission
 
 
@@ -65,6 +66,11 @@ def plan_submission(
     )
     if queue is not None:
         queue.apply(manifest)
+    environments = definitions.queues.placement(queue)
+    place(manifest, environments)
+    if submission.batch_environment:
+        first = environments[0].name if environments else None
+        add_batch_environment(manifest["spec"], manifest["metadata"]["name"], submission.queue, first)
     return JobPlan(definition, manifest)
 
 

@@ -128,8 +128,6 @@ def shape_job(
     if submission.depends_on:
         check_dependencies(submission.depends_on)
         mark_waiting(job, submission.depends_on)
-    if submission.batch_environment:
-        add_batch_environment(spec, name, submission.queue)
     check_resource_bounds(spec, definition)
     _stringify_string_fields(spec)
     return job
@@ -162,9 +160,12 @@ def _stringify_string_fields(spec: dict[str, Any]) -> None:
                 variable["value"] = _as_string(variable["value"])
 
 
-def add_batch_environment(spec: dict[str, Any], name: str, queue: str | None) -> None:
+def add_batch_environment(
+    spec: dict[str, Any], name: str, queue: str | None, compute_environment: str | None
+) -> None:
     """AWS Batch's variables in every container: the job's id (an array child's ``<id>:<index>``),
-    the child's index and the queue. A variable the template sets itself is left as it is."""
+    the child's index, the queue and the first compute environment it may run in. A variable
+    the template sets itself is left as it is."""
     variables: list[dict[str, Any]] = []
     if spec.get("completionMode") == "Indexed":
         index_field = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
@@ -176,6 +177,8 @@ def add_batch_environment(spec: dict[str, Any], name: str, queue: str | None) ->
         variables.append({"name": "AWS_BATCH_JOB_ID", "value": name})
     if queue is not None:
         variables.append({"name": "AWS_BATCH_JQ_NAME", "value": queue})
+    if compute_environment is not None:
+        variables.append({"name": "AWS_BATCH_CE_NAME", "value": compute_environment})
     for container in _containers(spec):
         given = container.get("env")
         env: list[Any] = given if isinstance(given, list) else []

@@ -20,6 +20,7 @@ from .._registration import Registration, read_registration
 from .._submission import JobView, Submission
 from .answers import (
     Arns,
+    compute_environment,
     job_definition,
     job_detail,
     job_name,
@@ -283,7 +284,21 @@ def describe_job_queues(call: Call) -> dict[str, Any]:
     else:
         selected = [queue for queue in queues.listed() if asked is None or queue.name in asked]
     page, token = _page(selected, lambda q: q.name, limit, body)
-    answer: dict[str, Any] = {"jobQueues": [job_queue(q, call.arns) for q in page]}
+    answer: dict[str, Any] = {"jobQueues": [job_queue(q, call.arns, queues.placement(q)) for q in page]}
+    if token:
+        answer["nextToken"] = token
+    return answer
+
+
+def describe_compute_environments(call: Call) -> dict[str, Any]:
+    """The definitions file's compute environments, in name order."""
+    body = call.body
+    limit = max_results(body, default=100, maximum=100)
+    asked = _names(body, "computeEnvironments", lambda e: resource_name(e, "compute-environment"))
+    environments = call.backend.definitions().queues.environments
+    selected = [environments[name] for name in sorted(environments) if asked is None or name in asked]
+    page, token = _page(selected, lambda e: e.name, limit, body)
+    answer: dict[str, Any] = {"computeEnvironments": [compute_environment(e, call.arns) for e in page]}
     if token:
         answer["nextToken"] = token
     return answer
@@ -324,6 +339,7 @@ ACTIONS: dict[str, Action] = {
     "registerjobdefinition": register_job_definition,
     "deregisterjobdefinition": deregister_job_definition,
     "describejobqueues": describe_job_queues,
+    "describecomputeenvironments": describe_compute_environments,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""
 

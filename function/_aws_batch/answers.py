@@ -18,7 +18,7 @@ from typing import Any
 from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
-from .._queues import KUEUE_QUEUE_LABEL, JobQueue
+from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
 from .._registration import Registration
 from .._status import STATES
 from .._submission import Attempt, JobView
@@ -55,6 +55,9 @@ class Arns:
 
     def job_queue(self, name: str) -> str:
         return self._arn(f"job-queue/{name}")
+
+    def compute_environment(self, name: str) -> str:
+        return self._arn(f"compute-environment/{name}")
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -269,8 +272,25 @@ def registered_job_definition(registration: Registration, arns: Arns) -> dict[st
     }
 
 
-def job_queue(queue: JobQueue, arns: Arns) -> dict[str, Any]:
-    """A DescribeJobQueues ``JobQueueDetail``; Kubernetes does the computing, so no environments."""
+def compute_environment(environment: ComputeEnvironment, arns: Arns) -> dict[str, Any]:
+    """A DescribeComputeEnvironments ``ComputeEnvironmentDetail``: nodes the operator manages."""
+    tags = dict(environment.node_selector)
+    if environment.kueue_flavor is not None:
+        tags["kueue.x-k8s.io/resource-flavor"] = environment.kueue_flavor
+    return {
+        "computeEnvironmentName": environment.name,
+        "computeEnvironmentArn": arns.compute_environment(environment.name),
+        "type": "UNMANAGED",  # the cluster's nodes, not instances Batch launches
+        "state": "ENABLED",
+        "status": "VALID",
+        "statusReason": environment.description,
+        "containerOrchestrationType": "EKS",
+        "tags": tags,
+    }
+
+
+def job_queue(queue: JobQueue, arns: Arns, environments: Sequence[ComputeEnvironment] = ()) -> dict[str, Any]:
+    """A DescribeJobQueues ``JobQueueDetail``, its compute environments in order."""
     tags = {}
     if queue.kueue_queue is not None:
         tags[KUEUE_QUEUE_LABEL] = queue.kueue_queue
@@ -283,6 +303,9 @@ def job_queue(queue: JobQueue, arns: Arns) -> dict[str, Any]:
         "status": "VALID",
         "statusReason": queue.description,
         "priority": queue.priority,
-        "computeEnvironmentOrder": [],
+        "computeEnvironmentOrder": [
+            {"order": rank + 1, "computeEnvironment": arns.compute_environment(e.name)}
+            for rank, e in enumerate(environments)
+        ],
         "tags": tags,
     }
