@@ -159,7 +159,17 @@ function focusHeading(main) {
 }
 
 function every(milliseconds, refresh) {
-  refreshTimer = setInterval(refresh, milliseconds);
+  // A refresh slower than the interval (a namespace of many jobs) is never stacked on itself.
+  let running = false;
+  refreshTimer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      await refresh();
+    } finally {
+      running = false;
+    }
+  }, milliseconds);
 }
 
 // --- overview -----------------------------------------------------------------------------
@@ -284,11 +294,8 @@ async function showOverview(main, filters) {
   }
 
   await Promise.all([showSummary(), showPage()]);
-  every(OVERVIEW_REFRESH_MS, () => {
-    if (autoRefresh.checked) {
-      showSummary();
-      showPage();
-    }
+  every(OVERVIEW_REFRESH_MS, async () => {
+    if (autoRefresh.checked) await Promise.all([showSummary(), showPage()]);
   });
 }
 
