@@ -8,6 +8,7 @@ decision is a pure module's (``_status``, ``_retention``).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,6 +21,7 @@ from ._contract import (
     IDEMPOTENCY_KEY_ANNOTATION,
     QUEUE_LABEL,
     REQUEST_HASH_ANNOTATION,
+    TAGS_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
     WAITING_LABEL,
     JobSigner,
@@ -47,7 +49,15 @@ from ._kube import KubeApi
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
-from ._status import STATES, array_child_views, event_view, is_terminal, job_view, state_counts
+from ._status import (
+    STATES,
+    array_child_views,
+    event_view,
+    is_terminal,
+    job_view,
+    state_counts,
+    submitted_tags,
+)
 from ._store import Job, JobStore, PodLog
 from ._submission import JobEvent, JobPage, JobSummary, JobView, Submission
 
@@ -357,6 +367,19 @@ class JobManager:
             if is_terminal(job) or (only_states is not None and view.state not in only_states):
                 return None
             return patch
+
+        return self._write(name, change)
+
+    def change_tags(self, name: str, add: Mapping[str, str], remove: Iterable[str] = ()) -> JobView:
+        """Add (or replace) and remove tags of job ``name`` (AWS's TagResource, UntagResource)."""
+        removed = set(remove)
+
+        def change(job: Job) -> Mapping[str, Any] | None:
+            current = submitted_tags(job)
+            tags = {k: v for k, v in current.items() if k not in removed} | dict(add)
+            if tags == current:
+                return None
+            return {"metadata": {"annotations": {TAGS_ANNOTATION: json.dumps(tags, sort_keys=True)}}}
 
         return self._write(name, change)
 

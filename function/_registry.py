@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from ._contract import MANAGED_BY_LABEL, JobSigner
-from ._errors import AlreadyExists, Conflict, InvalidRequest, NotFound
+from ._errors import AlreadyExists, Conflict, InvalidRequest, NotFound, StaleWrite
 from ._kube import KubeApi
 from ._registration import Registration, read_registration
 
@@ -64,6 +65,31 @@ class RegisteredDefinitions:
                 continue  # another replica took this revision a moment ago: take the next
             return stored
         raise Conflict(f"job definition {registration.name!r} is being registered concurrently; retry")
+
+    def change_tags(
+        self, name: str, revision: int, add: Mapping[str, str], remove: Iterable[str] = ()
+    ) -> None:
+        """Add (or replace) and remove the tags of one revision, written with its resourceVersion."""
+        path = f"{self._path}/{config_map_name(name, revision)}"
+        for _ in range(_REGISTER_ATTEMPTS):
+            try:
+                config_map = self.api.request("GET", path, doing=f"read job definition {name}:{revision}")
+            except NotFound:
+                raise InvalidRequest(f"job definition {name}:{revision} is not registered") from None
+            request = json.loads((config_map.get("data") or {}).get(_DATA_KEY) or "{}")
+            tags = {k: v for k, v in (request.get("tags") or {}).items() if k not in set(remove)} | dict(add)
+            request["tags"] = tags
+            patch = {
+                "metadata": {"resourceVersion": config_map["metadata"]["resourceVersion"]},
+                "data": {_DATA_KEY: json.dumps(request, sort_keys=True)},
+            }
+            try:
+                self.api.request("PATCH", path, body=patch, content_type="application/merge-patch+json",
+                                 doing=f"tag job definition {name}:{revision}")  # fmt: skip
+            except StaleWrite:
+                continue  # changed meanwhile: read it again
+            return
+        raise Conflict(f"job definition {name}:{revision} is being changed concurrently; retry")
 
     def deregister(self, name: str, revision: int) -> None:
         """Mark one revision INACTIVE (already INACTIVE: nothing changes)."""

@@ -41,8 +41,10 @@ ERROR_RESPONSES: dict[str, Callable[[BaseException], flask.Response]] = {"aws_ba
 
 
 def is_aws_batch_path(path: str) -> bool:
-    """Whether ``path`` is an AWS Batch API action, e.g. ``/v1/submitjob``."""
+    """Whether ``path`` is an AWS Batch API action, e.g. ``/v1/submitjob`` or ``/v1/tags/<arn>``."""
     parts = path.strip("/").split("/")
+    if len(parts) > 2 and parts[:2] == ["v1", "tags"]:
+        return True
     return len(parts) == 2 and parts[0] == "v1" and parts[1].lower() in AWS_BATCH_ACTIONS
 
 

@@ -7,7 +7,7 @@ does, and ``answers`` only spells it AWS's way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -19,6 +19,7 @@ from .._queues import JobQueue
 from .._registration import Registration, read_registration
 from .._submission import JobView, Submission
 from .answers import (
+    JOB_NAME_TAG,
     Arns,
     compute_environment,
     job_definition,
@@ -30,6 +31,8 @@ from .answers import (
 )
 from .parsing import (
     MAX_DESCRIBE_JOBS,
+    RESERVED_TAG_PREFIXES,
+    arn_kind,
     decode_token,
     definition_reference,
     encode_token,
@@ -40,6 +43,7 @@ from .parsing import (
     resource_name,
     split_job_id,
     submission_from_request,
+    tags_of,
 )
 
 if TYPE_CHECKING:
@@ -304,6 +308,75 @@ def describe_compute_environments(call: Call) -> dict[str, Any]:
     return answer
 
 
+# --- tags -----------------------------------------------------------------------------------
+def list_tags_for_resource(call: Call) -> dict[str, Any]:
+    kind, name, revision = _tagged_resource(call)
+    if kind == "job":
+        view = call.backend.manager().view_job(name)
+        return {"tags": {k: v for k, v in view.tags.items() if k != JOB_NAME_TAG}}
+    registration = _registered_revision(call, name, revision)
+    return {"tags": dict(registration.tags) if registration is not None else {}}
+
+
+def tag_resource(call: Call) -> dict[str, Any]:
+    problems: list[str] = []
+    tags = tags_of(call.body, problems)
+    if not tags and not problems:
+        problems.append("tags: give at least one tag")
+    if problems:
+        raise InvalidRequest("invalid TagResource request: " + "; ".join(problems), problems)
+    _change_tags(call, tags, ())
+    return {}
+
+
+def untag_resource(call: Call) -> dict[str, Any]:
+    keys = [key for key in call.body.get("tagKeys") or [] if isinstance(key, str)]
+    if not keys:
+        raise InvalidRequest("tagKeys: give at least one tag key")
+    if any(key.startswith(RESERVED_TAG_PREFIXES) for key in keys):
+        raise InvalidRequest(f"tagKeys: keys starting with {' or '.join(RESERVED_TAG_PREFIXES)} are reserved")
+    _change_tags(call, {}, keys)
+    return {}
+
+
+def _change_tags(call: Call, add: dict[str, str], remove: Sequence[str]) -> None:
+    kind, name, revision = _tagged_resource(call)
+    if kind == "job":
+        call.backend.manager().change_tags(name, add, remove)
+        return
+    registry = call.backend.registry()
+    if registry is None or _registered_revision(call, name, revision) is None:
+        raise InvalidRequest(f"job definition {name!r} is the operator's (the definitions file) or not "
+                             "registered; its tags cannot be changed here")  # fmt: skip
+    assert revision is not None  # _tagged_resource asks a revision of a definition
+    registry.change_tags(name, revision, add, remove)
+
+
+def _tagged_resource(call: Call) -> tuple[str, str, int | None]:
+    """``("job", name, None)`` or ``("job-definition", name, revision)`` from the resource ARN."""
+    arn = str(call.body.get("resourceArn") or "")
+    kind = arn_kind(arn)
+    if kind == "job":
+        name, index = split_job_id(arn)
+        if index is not None:
+            raise InvalidRequest("an array child has its array job's tags: tag the array job")
+        return kind, name, None
+    if kind == "job-definition":
+        name, revision = definition_reference(arn)
+        if revision is None:
+            raise InvalidRequest("a job definition's ARN names its revision (name:revision)")
+        return kind, name, revision
+    raise InvalidRequest(f"jobfn keeps tags on jobs and registered job definitions, not on {arn[:120]!r} "
+                         "(queues and compute environments are the definitions file's)")  # fmt: skip
+
+
+def _registered_revision(call: Call, name: str, revision: int | None) -> Registration | None:
+    registry = call.backend.registry()
+    if registry is None or name in call.backend.definitions().names():
+        return None
+    return next((r for r in registry.revisions(name) if r.revision == revision), None)
+
+
 def _queue(call: Call, reference: str) -> JobQueue:
     return call.backend.definitions().queues.get(resource_name(reference, "job-queue"))
 
@@ -340,6 +413,9 @@ ACTIONS: dict[str, Action] = {
     "deregisterjobdefinition": deregister_job_definition,
     "describejobqueues": describe_job_queues,
     "describecomputeenvironments": describe_compute_environments,
+    "listtagsforresource": list_tags_for_resource,
+    "tagresource": tag_resource,
+    "untagresource": untag_resource,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""
 

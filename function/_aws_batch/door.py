@@ -42,6 +42,9 @@ ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 #: What AWS's JSON protocols send besides application/json (``application/x-amz-json-1.1``).
 AWS_JSON_MEDIA_TYPE_PREFIX = "application/x-amz-json-"
 
+#: The tag actions' REST path (the resource ARN follows) and which method is which action.
+TAGS_PATH = "/v1/tags/"
+TAG_ACTIONS = {"GET": "listtagsforresource", "POST": "tagresource", "DELETE": "untagresource"}
 #: Error class → (HTTP status, AWS error type), first match wins. None: the error's own code.
 ERROR_ANSWERS: tuple[tuple[type[BaseException], int, str | None], ...] = (
     (SignatureError, 403, None),  # InvalidSignatureException, UnrecognizedClientException, ...
@@ -57,11 +60,17 @@ ERROR_ANSWERS: tuple[tuple[type[BaseException], int, str | None], ...] = (
 
 def handle(request: flask.Request, service: Service) -> flask.Response:
     """Serve ``POST /v1/<action>`` of the AWS Batch API; every failure in AWS's error shape."""
-    action_name = request.path.rstrip("/").rpartition("/")[2].lower()
+    tagged = request.path.startswith(TAGS_PATH)
+    if tagged:  # GET, POST and DELETE /v1/tags/<resource ARN>
+        action_name = TAG_ACTIONS.get(request.method, "")
+    else:
+        action_name = request.path.rstrip("/").rpartition("/")[2].lower()
     request.environ[ENDPOINT_KEY] = action_name if action_name in ACTIONS else "unserved"
     try:
-        if request.method != "POST":
+        if not tagged and request.method != "POST":
             raise RequestError(f"the AWS Batch API takes POST requests, not {request.method[:10]}")
+        if tagged and not action_name:
+            raise RequestError(f"/v1/tags/<arn> takes GET, POST and DELETE, not {request.method[:10]}")
         data = read_body(request, service.settings.max_body_bytes)
         caller, region = authenticate(request, data, service.settings)
         action = ACTIONS.get(action_name)
@@ -71,6 +80,12 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
                 f"its definitions file; it serves {', '.join(sorted(ACTIONS))}"
             )
         body = request_object(_parse_body(request, data))
+        if tagged:
+            body = {
+                **body,
+                "resourceArn": request.path[len(TAGS_PATH) :],
+                "tagKeys": request.args.getlist("tagKeys"),
+            }
         arns = Arns(region, service.settings.aws_account_id)
         answer = action(Call(body, service, arns, caller))
     except Exception as error:

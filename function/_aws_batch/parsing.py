@@ -27,7 +27,7 @@ from .answers import JOB_NAME_TAG, created_at_ms, job_name
 #: Kubernetes' name for a GPU, which AWS calls ``GPU`` in resourceRequirements.
 MAX_DESCRIBE_JOBS = 100
 MAX_TAGS = 50
-_RESERVED_TAG_PREFIXES = ("aws:", ANNOTATION_PREFIX)
+RESERVED_TAG_PREFIXES = ("aws:", ANNOTATION_PREFIX)
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:batch:[^:]*:[^:]*:(?P<kind>[a-z-]+)/(?P<name>.+)$")
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
@@ -67,6 +67,12 @@ def definition_name(reference: str) -> str:
     name = resource_name(reference, "job-definition")
     base, colon, revision = name.rpartition(":")
     return base if colon and revision.isdigit() else name
+
+
+def arn_kind(reference: str) -> str | None:
+    """The resource kind an ARN names (``job``, ``job-definition``, ...); None when not an ARN."""
+    match = _ARN.match(reference)
+    return match.group("kind") if match else None
 
 
 def definition_reference(reference: str) -> tuple[str, int | None]:
@@ -115,7 +121,7 @@ def submission_from_request(body: Any, definitions: JobDefinitions, caller: str 
             except JobfnError as error:
                 problems.append(error.message)
     parameters = string_map(body, "parameters", problems)
-    tags = _tags(body, problems)
+    tags = tags_of(body, problems)
     overrides = _overrides(body, problems)
     queue_name = _named(lambda q: resource_name(q, "job-queue"), queue, problems) if queue else None
     depends_on = _dependencies(body.get("dependsOn"), problems)
@@ -275,11 +281,12 @@ def _requirements(container: Mapping[str, Any], problems: list[str]) -> list[Map
     return raw
 
 
-def _tags(body: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+def tags_of(body: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+    """A request's ``tags``, within AWS's bounds and without the reserved prefixes."""
     tags = string_map(body, "tags", problems)
-    reserved = [key for key in tags if key.startswith(_RESERVED_TAG_PREFIXES)]
+    reserved = [key for key in tags if key.startswith(RESERVED_TAG_PREFIXES)]
     if reserved:
-        problems.append(f"tags: keys starting with {' or '.join(_RESERVED_TAG_PREFIXES)} are reserved")
+        problems.append(f"tags: keys starting with {' or '.join(RESERVED_TAG_PREFIXES)} are reserved")
     if len(tags) > MAX_TAGS or any(len(k) > 128 or len(v) > 256 for k, v in tags.items()):
         problems.append(f"tags: at most {MAX_TAGS}, keys up to 128 and values up to 256 characters")
     return tags

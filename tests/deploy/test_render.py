@@ -335,7 +335,7 @@ def test_the_registration_component_grants_config_map_writes_only_in_its_own_nam
         b for b in find(manifests, "RoleBinding") if b["metadata"]["name"] == "jobfn-registered-definitions"
     ]
 
-    assert writes == [("jobfn-registered", ["create", "list", "patch"])]
+    assert writes == [("jobfn-registered", ["create", "get", "list", "patch"])]
     assert env["JOBFN_REGISTRATION"] == "on"
     assert env["JOBFN_REGISTRATION_NAMESPACE"] == "jobfn-registered"
     assert binding["metadata"]["namespace"] == "jobfn-registered"

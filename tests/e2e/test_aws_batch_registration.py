@@ -232,3 +232,41 @@ def test_an_exit_rule_stops_retries_and_an_unmatched_failure_is_retried_on_the_r
 
     assert [a["container"]["exitCode"] for a in stopped_job["attempts"]] == [3]
     assert [a["container"]["exitCode"] for a in retried_job["attempts"]] == [4, 4]
+
+
+def test_tags_of_jobs_and_registered_revisions_are_listed_added_and_removed(
+    replicas: tuple[Any, Any], echo: list[dict[str, Any]]
+) -> None:
+    first, second = replicas
+    job_arn = first.submit_job(
+        jobName="tagged", jobQueue="main", jobDefinition="echo-registered", tags={"team": "a"}
+    )["jobArn"]
+
+    first.tag_resource(resourceArn=job_arn, tags={"cost-centre": "42", "team": "b"})
+    assert second.list_tags_for_resource(resourceArn=job_arn)["tags"] == {"cost-centre": "42", "team": "b"}
+    first.untag_resource(resourceArn=job_arn, tagKeys=["team"])
+    assert second.list_tags_for_resource(resourceArn=job_arn)["tags"] == {"cost-centre": "42"}
+    assert describe_job_tags(second, job_arn) == {"cost-centre": "42"}
+
+    revision_arn = echo[1]["jobDefinitionArn"]
+    first.tag_resource(resourceArn=revision_arn, tags={"owner": "pipelines"})
+    assert second.list_tags_for_resource(resourceArn=revision_arn)["tags"] == {"owner": "pipelines"}
+    [described] = second.describe_job_definitions(jobDefinitions=[revision_arn])["jobDefinitions"]
+    assert described["tags"] == {"owner": "pipelines"}
+
+    queue_arn = "arn:aws:batch:us-east-1:000000000000:job-queue/main"
+    assert "queues and compute environments" in refusal(
+        first.tag_resource, resourceArn=queue_arn, tags={"a": "b"}
+    )
+    assert "reserved" in refusal(first.tag_resource, resourceArn=job_arn, tags={"aws:x": "y"})
+    assert "the operator's" in refusal(
+        first.tag_resource,
+        resourceArn="arn:aws:batch:us-east-1:000000000000:job-definition/hello:1",
+        tags={"a": "b"},
+    )
+
+
+def describe_job_tags(batch: Any, job_arn: str) -> dict[str, str]:
+    [job] = batch.describe_jobs(jobs=[job_arn.rpartition("/")[2]])["jobs"]
+    tags: dict[str, str] = job["tags"]
+    return tags

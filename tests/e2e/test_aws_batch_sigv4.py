@@ -56,6 +56,23 @@ def test_requests_signed_with_the_configured_key_are_served_and_recorded(
     assert job.metadata.annotations[CALLER_ANNOTATION] == f"aws:{ACCESS_KEY}"
 
 
+def test_signed_tag_requests_with_an_arn_in_the_path_and_keys_in_the_query_are_served(
+    signed_server: FunctionServer,
+) -> None:
+    batch = batch_client(signed_server.url, ACCESS_KEY, SECRET, attempts=1)
+    job_arn = batch.submit_job(jobName="tags", jobQueue="main", jobDefinition="parked")["jobArn"]
+
+    batch.tag_resource(resourceArn=job_arn, tags={"a": "1", "b": "2"})
+    batch.untag_resource(resourceArn=job_arn, tagKeys=["a"])
+
+    assert batch.list_tags_for_resource(resourceArn=job_arn)["tags"] == {"b": "2"}
+    wrong = batch_client(signed_server.url, ACCESS_KEY, "not-the-secret", attempts=1)
+    assert error_of(lambda: wrong.list_tags_for_resource(resourceArn=job_arn)) == (
+        403,
+        "InvalidSignatureException",
+    )
+
+
 def test_a_wrong_secret_is_refused(signed_server: FunctionServer) -> None:
     batch = batch_client(signed_server.url, ACCESS_KEY, "not-the-secret", attempts=1)
     assert error_of(lambda: batch.describe_job_queues()) == (403, "InvalidSignatureException")

@@ -108,6 +108,8 @@ def test_in_flight_limit_refuses_beyond_the_cap_and_frees_slots() -> None:
         ("/v1/jobs", False),
         ("/jobs", False),
         ("/v2/submitjob", False),
+        ("/v1/tags/arn:aws:batch:us-east-1:000000000000:job/hello-1", True),
+        ("/v1/tags", False),
     ],
 )
 def test_aws_batch_paths_are_recognised(path: str, expected: bool) -> None:
