@@ -219,3 +219,16 @@ def start_function(
         time.sleep(0.05)
     server.seconds_to_ready = time.monotonic() - started
     return server
+
+
+def install_missing_debian_packages(packages: Mapping[str, str]) -> None:
+    """apt-get install the package of each command (``{command: package}``) that is not on PATH,
+    so `make test` works on a fresh machine as .ci/run does."""
+    import shutil
+
+    missing = sorted({package for command, package in packages.items() if shutil.which(command) is None})
+    if not missing:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        subprocess.run(argv, env=env, check=True)

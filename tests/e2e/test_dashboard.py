@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from jobfn._retention import HOLD_FOREVER
 from tests.e2e.test_auth import service_account_token
-from tests.helpers import ROOT, FunctionServer, start_function, wait_for
+from tests.helpers import ROOT, FunctionServer, install_missing_debian_packages, start_function, wait_for
 
 DEFINITIONS = ROOT / "tests" / "data" / "definitions" / "dashboard.yaml"
 GREETING = "hello from the browser test"
@@ -49,6 +49,7 @@ def server(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
+    install_missing_debian_packages({"chromium": "chromium", "chromedriver": "chromium-driver"})
     options = Options()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
