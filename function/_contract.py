@@ -33,6 +33,10 @@ TAGS_ANNOTATION = ANNOTATION_PREFIX + "tags"
 OVERRIDES_ANNOTATION = ANNOTATION_PREFIX + "overrides"
 DEFINITION_REVISION_ANNOTATION = ANNOTATION_PREFIX + "definition-revision"
 DEPENDS_ON_ANNOTATION = ANNOTATION_PREFIX + "depends-on"
+#: The state a state-change event was last sent for (``_state_events``).
+ANNOUNCED_STATE_ANNOTATION = ANNOTATION_PREFIX + "announced-state"
+#: The tag a job's AWS ``jobName`` is kept under (its jobId is the Kubernetes name).
+AWS_JOB_NAME_TAG = ANNOTATION_PREFIX + "aws-job-name"
 #: On a job still waiting for its dependencies (the pass lists jobs by it).
 WAITING_LABEL = ANNOTATION_PREFIX + "waiting"
 CALLER_ANNOTATION = ANNOTATION_PREFIX + "submitted-by"

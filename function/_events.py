@@ -29,8 +29,9 @@ from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
 
 from ._auth import caller_fields
-from ._errors import InvalidArguments, InvalidRequest, MethodNotAllowed, UnsupportedMediaType
+from ._errors import InvalidArguments, InvalidRequest, JobNotFound, MethodNotAllowed, UnsupportedMediaType
 from ._service import Service
+from ._state_events import state_change, unannounced_state
 from ._status import is_terminal
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
 from ._web import ENDPOINT_KEY, dumps, is_json_media_type, json_response, parse_json, read_body
@@ -171,8 +172,9 @@ def reply(view: JobView, source: str) -> flask.Response:
 
 def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     """A job changed (Knative's ApiServerSource, mode Resource): when it has finished, settle the
-    jobs waiting on it now rather than at the next pass. The event only wakes the settling, which
-    reads every state it uses from the API, so an event cannot release anything by itself."""
+    jobs waiting on it now rather than at the next pass; and answer with its state-change event
+    (``_state_events``) when its state, read afresh, has not been announced. The event only wakes
+    this: every state used is read from the API, so an event cannot release or announce anything."""
     job = arguments_of(event)  # the object, as the source saw it
     metadata = job.get("metadata") or {}
     name = metadata.get("name")
@@ -183,8 +185,22 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
         and metadata.get("namespace") == service.settings.namespace
         and manager.signer.is_signed(job)
     )
-    settled = manager.settle_waiting_jobs(only_dependents_of=name) if ours and is_terminal(job) else {}
-    return json_response({"settled": settled}, 200)
+    if not ours:
+        return json_response({"settled": {}}, 200)
+    settled = manager.settle_waiting_jobs(only_dependents_of=name) if is_terminal(job) else {}
+    try:
+        view = manager.describe_job(str(name))
+    except JobNotFound:
+        return json_response({"settled": settled}, 200)  # deleted since: the archive record says the rest
+    if unannounced_state(view) is None:
+        return json_response({"settled": settled}, 200)
+    attributes, data = state_change(view, service.settings.namespace)
+    headers, body = to_binary(
+        CloudEvent(attributes, data), data_marshaller=lambda d: dumps(d).encode("utf-8")
+    )
+    response = flask.Response(body, status=200, headers=headers)
+    response.headers["X-Jobfn-Settled"] = dumps(settled)  # for whoever watches; brokers ignore it
+    return response
 
 
 def handle(request: flask.Request, service: Service) -> flask.Response:

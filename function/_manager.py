@@ -49,6 +49,7 @@ from ._kube import KubeApi
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
+from ._state_events import announced_patch
 from ._status import (
     STATES,
     array_child_views,
@@ -407,17 +408,29 @@ class JobManager:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def mark_deletion_time(self, job: Job, unix_time: int) -> Job | None:
-        """Set a deletion time on a job as it was read; the job as written, None if it changed since.
+    def mark_deletion_time(
+        self, job: Job, unix_time: int, also: Mapping[str, str] | None = None
+    ) -> Job | None:
+        """Set a deletion time (and ``also`` these annotations) on a job as it was read; the job
+        as written, None if it changed since.
 
         The resourceVersion precondition means a value a user set meanwhile is never
         overwritten: the write fails and the next run sees the user's value. The
         written job carries the new resourceVersion, which a delete needs.
         """
         metadata = job["metadata"]
-        patch = {"metadata": {"annotations": {DELETION_TIME_ANNOTATION: str(int(unix_time))}}}
+        annotations = {**(also or {}), DELETION_TIME_ANNOTATION: str(int(unix_time))}
+        patch = {"metadata": {"annotations": annotations}}
         try:
             return self.store.patch(metadata["name"], patch, metadata["resourceVersion"])
+        except (StaleWrite, JobNotFound):
+            return None
+
+    def record_announced_state(self, job: Job, state: str) -> Job | None:
+        """Record on a job as it was read that its ``state`` was announced; None if it changed since."""
+        metadata = job["metadata"]
+        try:
+            return self.store.patch(metadata["name"], announced_patch(state), metadata["resourceVersion"])
         except (StaleWrite, JobNotFound):
             return None
 

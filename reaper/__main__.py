@@ -94,7 +94,13 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
         time_budget_seconds=settings.time_budget_seconds,
         page_size=settings.page_size,
         workers=settings.workers,
+        state_events=settings.state_events and settings.sink is not None,
     )
+    if settings.state_events and settings.sink is None:
+        # Reaping must not stop for want of a sink (a SinkBinding not ready yet): say so, reap on.
+        logging.getLogger("reaper").warning(
+            "state events are on but K_SINK is not set: none are sent this run (a SinkBinding sets K_SINK)"
+        )
     logging.getLogger("reaper").info(
         "reaper run starting",
         extra={"namespace": settings.namespace, "signature": settings.signature, "dry_run": settings.dry_run},

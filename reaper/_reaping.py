@@ -16,10 +16,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from cloudevents.http import CloudEvent
+
 from jobfn._definitions import JobDefinition
 from jobfn._errors import JobfnError
 from jobfn._manager import JobManager
 from jobfn._retention import KEEP, RetentionPolicy, Verdict, decide
+from jobfn._state_events import announced_patch, state_change, unannounced_state
+from jobfn._status import job_view
 from jobfn._store import Job
 
 from ._archive import ArchiveSink, archive_event, archive_record
@@ -28,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 STOPPED_BY_TIME_BUDGET = "time_budget"
 STOPPED_BY_MAX_DELETIONS = "max_deletions"
-Outcome = Literal["seen", "marked", "deleted", "archived", "errors", "skipped"]
+Outcome = Literal["seen", "marked", "deleted", "archived", "errors", "skipped", "announced"]
 
 
 class RequestCounter:
@@ -59,6 +63,8 @@ class RunSummary:
     """Failures: API errors, records the sink refused (those jobs are kept)."""
     skipped: int = 0
     """Writes that lost to a concurrent change (another reaper, a user, a reused name)."""
+    announced: int = 0
+    """State-change events sent (with ``state_events``)."""
     released: int = 0
     """Jobs whose dependencies all succeeded, started (not in a dry run)."""
     dependency_failed: int = 0
@@ -137,6 +143,7 @@ class Reaper:
         page_size: int = 500,
         workers: int = 4,
         clock: Callable[[], float] = time.time,
+        state_events: bool = False,
     ) -> None:
         self.manager = manager
         self.requests = RequestCounter()
@@ -149,6 +156,8 @@ class Reaper:
         self.page_size = page_size
         self.workers = workers
         self.clock = clock
+        self.state_events = state_events
+        """Send each job's state change to the sink before acting on it (``_state_events``)."""
 
     def run(self) -> RunSummary:
         started = time.monotonic()
@@ -199,6 +208,7 @@ class Reaper:
     def _reap_page(self, page: list[Job], run: _Run, workers: _BoundedPool, started: float) -> None:
         """Mark what needs a time, then archive and delete the page's due jobs."""
         due: list[Job] = []
+        announcing: list[tuple[Job, Verdict]] = []
         for job in page:
             budget = self.time_budget_seconds
             if budget is not None and time.monotonic() - started >= budget:
@@ -209,10 +219,14 @@ class Reaper:
                 break
             run.count("seen")
             verdict = self._verdict(job)
-            if verdict.action == "mark" and verdict.deletion_time is not None:
+            if self.state_events and not self.dry_run and self._unannounced(job):
+                announcing.append((job, verdict))
+            elif verdict.action == "mark" and verdict.deletion_time is not None:
                 workers.submit(self._guarded(self._mark, run), job, verdict.deletion_time, run)
             elif verdict.action == "delete" and run.take_deletion():
                 due.append(job)
+        if announcing:
+            self._announce_page(announcing, run, workers)
         if not due:
             return
         if self.dry_run:
@@ -237,6 +251,48 @@ class Reaper:
             pods_of_job = pods.get(job["metadata"]["uid"], [])
             workers.submit(self._guarded(self._archive_and_delete, run), job, pods_of_job, run)
 
+    def _unannounced(self, job: Job) -> bool:
+        return self.manager.signer.is_signed(job) and unannounced_state(job_view(job)) is not None
+
+    def _announce_page(self, announcing: list[tuple[Job, Verdict]], run: _Run, workers: _BoundedPool) -> None:
+        """Send the state changes of a page's jobs, then mark, delete or record each as usual."""
+        try:
+            pods = self.manager.store.pods_of([job for job, _ in announcing])  # attempts, exit codes
+        except JobfnError as error:  # nothing sent, nothing recorded: the next run tries again
+            run.count("errors")
+            logger.error(
+                "listing pods failed; states not announced: %s", error.message, extra={"error": error.code}
+            )
+            return
+        for job, verdict in announcing:
+            workers.submit(
+                self._guarded(self._announce, run), job, verdict, pods.get(job["metadata"]["uid"], []), run
+            )
+
+    def _announce(self, job: Job, verdict: Verdict, pods: list[Job], run: _Run) -> None:
+        view = job_view(job, pods)
+        attributes, data = state_change(view, self.manager.namespace)
+        try:
+            self.sink.emit(CloudEvent(attributes, data))
+        except JobfnError as error:
+            run.count("errors")
+            logger.error(
+                "sending a state change failed: %s",
+                error.message,
+                extra={**_job_fields(job), "error": error.code},
+            )
+            return
+        run.count("announced")
+        # Recorded with what the run does anyway: one write per job, never two racing.
+        if verdict.action == "mark" and verdict.deletion_time is not None:
+            self._mark(
+                job, verdict.deletion_time, run, also=announced_patch(view.state)["metadata"]["annotations"]
+            )
+        elif verdict.action == "delete" and run.take_deletion():
+            self._archive_and_delete(job, pods, run)
+        elif self.manager.record_announced_state(job, view.state) is None:
+            run.count("skipped")  # changed since listed: the next run announces what it is then
+
     def _verdict(self, job: Job) -> Verdict:
         metadata = job.get("metadata") or {}
         if not self.manager.signer.is_signed(job) or metadata.get("deletionTimestamp"):
@@ -256,14 +312,14 @@ class Reaper:
 
         return guarded
 
-    def _mark(self, job: Job, planned: int, run: _Run) -> None:
+    def _mark(self, job: Job, planned: int, run: _Run, also: Mapping[str, str] | None = None) -> None:
         fields = _job_fields(job, deletion_time=planned)
         if self.dry_run:
             run.count("marked")
             logger.info("would mark job", extra=fields)
             return
         try:
-            marked = self.manager.mark_deletion_time(job, planned)
+            marked = self.manager.mark_deletion_time(job, planned, also)
         except JobfnError as error:
             run.count("errors")
             logger.error("marking failed: %s", error.message, extra={**fields, "error": error.code})

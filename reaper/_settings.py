@@ -29,6 +29,7 @@ T = TypeVar("T")
 SUCCEEDED_RETENTION_ENV = "JOBFN_REAPER_SUCCEEDED_RETENTION_SECONDS"
 FAILED_RETENTION_ENV = "JOBFN_REAPER_FAILED_RETENTION_SECONDS"
 DRY_RUN_ENV = "JOBFN_REAPER_DRY_RUN"
+STATE_EVENTS_ENV = "JOBFN_REAPER_STATE_EVENTS"
 MAX_DELETIONS_ENV = "JOBFN_REAPER_MAX_DELETIONS"
 TIME_BUDGET_ENV = "JOBFN_REAPER_TIME_BUDGET_SECONDS"
 PAGE_SIZE_ENV = "JOBFN_REAPER_PAGE_SIZE"
@@ -60,6 +61,8 @@ class ReaperSettings:
     """Kept this long after failing (``--failed-retention``, ``JOBFN_REAPER_FAILED_RETENTION_SECONDS``)."""
     dry_run: bool = False
     """Decide and report, write nothing (``--dry-run``, ``JOBFN_REAPER_DRY_RUN``)."""
+    state_events: bool = False
+    """Send each job's state changes to the sink (``--state-events``, ``JOBFN_REAPER_STATE_EVENTS``)."""
     max_deletions: int | None = None
     """At most this many deletions per run; None is no cap (``--max-deletions``, ``JOBFN_REAPER_MAX_DELETIONS``)."""
     time_budget_seconds: float | None = None
@@ -95,6 +98,12 @@ def argument_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="true",
         help=f"decide and report, write nothing (${DRY_RUN_ENV})",
+    )
+    parser.add_argument(
+        "--state-events",
+        action="store_const",
+        const="true",
+        help=f"send each job's state changes to K_SINK as CloudEvents (${STATE_EVENTS_ENV})",
     )
     parser.add_argument(
         "--max-deletions", metavar="N", help=f"cap on deletions per run (${MAX_DELETIONS_ENV})"
@@ -144,6 +153,7 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
             "--failed-retention", flags.failed_retention, FAILED_RETENTION_ENV, seconds, 7 * 24 * 3600
         ),
         dry_run=option("--dry-run", flags.dry_run, DRY_RUN_ENV, boolean, False),
+        state_events=option("--state-events", flags.state_events, STATE_EVENTS_ENV, boolean, False),
         max_deletions=option("--max-deletions", flags.max_deletions, MAX_DELETIONS_ENV, optional_count, None),
         time_budget_seconds=option(
             "--time-budget", flags.time_budget, TIME_BUDGET_ENV, optional_duration, None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._contract import ANNOTATION_PREFIX, GPU_RESOURCE
+from .._contract import AWS_JOB_NAME_TAG, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
 from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
@@ -25,8 +25,7 @@ from .._submission import Attempt, JobView
 
 Json = Mapping[str, Any]
 
-#: The tag a job's AWS ``jobName`` is kept under (jobId is the Kubernetes name).
-JOB_NAME_TAG = ANNOTATION_PREFIX + "aws-job-name"
+JOB_NAME_TAG = AWS_JOB_NAME_TAG
 #: Definitions have one revision: the one in the definitions file now.
 REVISION = 1
 _QUANTITY_SUFFIXES = {

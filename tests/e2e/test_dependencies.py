@@ -7,6 +7,7 @@ process involved at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import botocore.exceptions
 import pytest
 import requests
 from cloudevents.conversion import to_binary
-from cloudevents.http import CloudEvent
+from cloudevents.http import CloudEvent, from_http
 from kubernetes import client
 
 from tests.e2e.test_aws_batch import batch_client, describe, serve_aws_function, wait_for_status
@@ -149,8 +150,10 @@ def job_changed(server: FunctionServer, job: dict[str, Any]) -> dict[str, Any]:
     headers, body = to_binary(event)
     answer = requests.post(server.url, headers=headers, data=body, timeout=10)
     assert answer.status_code == 200, answer.text
-    settled: dict[str, Any] = answer.json()["settled"]
-    return settled
+    if "ce-type" in answer.headers:  # answered with the job's state-change event
+        settled: dict[str, Any] = json.loads(answer.headers["X-Jobfn-Settled"])
+        return {**settled, "reply": from_http(dict(answer.headers), answer.content)}
+    return dict(answer.json()["settled"])
 
 
 def test_a_job_changed_event_settles_its_dependents_at_once_and_a_forged_one_cannot(
@@ -171,7 +174,13 @@ def test_a_job_changed_event_settles_its_dependents_at_once_and_a_forged_one_can
     forged = api_client.sanitize_for_serialization(batch_api.read_namespaced_job(forever, module_namespace))
     forged["status"]["conditions"] = finished["status"]["conditions"]  # claims it finished
 
-    assert job_changed(server, forged) == {"released": 0, "failed": 0, "waiting": 1, "skipped": 0}
-    assert job_changed(server, finished)["released"] == 1
+    on_forged = job_changed(server, forged)
+    assert {k: on_forged[k] for k in ("released", "waiting")} == {"released": 0, "waiting": 1}
+    assert on_forged["reply"]["type"] == "dev.jobfn.job.state-changed"
+    assert on_forged["reply"].data["status"] == "RUNNING"  # read afresh, not what the event claimed
+    on_finished = job_changed(server, finished)
+    assert on_finished["released"] == 1
+    assert on_finished["reply"]["id"] == f"{finished['metadata']['uid']}:SUCCEEDED"
+    assert on_finished["reply"].data["jobId"] == first
     wait_for_status(batch, after_first, "SUCCEEDED")  # no pass ran
     assert describe(batch, after_forever)["status"] == "PENDING"

@@ -21,6 +21,7 @@ from tests.integration.reaper_helpers import (
     run_cli,
     sink_receiver,
     start_cli,
+    submit,
     submit_many,
     wait_until_terminal,
 )
@@ -203,3 +204,42 @@ def test_a_reaper_killed_mid_run_then_run_again_loses_nothing_and_deletes_nothin
     assert set(remaining) == set(kept)  # nothing deleted before its time
     for job in remaining.values():
         assert int(annotations_of(job)[DELETION_TIME]) == terminal_time(job) + KEPT_A_DAY
+
+
+def test_state_changes_go_to_k_sink_once_each_with_ids_stable_per_job_and_state(
+    namespace: str, api_client: Any
+) -> None:
+    manager = job_manager(namespace, api_client)
+    done, failed = submit(manager), submit(manager, exit_code="3")
+    running = submit(manager, run_ms="600000")
+    wait_until_terminal(manager, [done, failed])
+    uids = uids_by_name(api_client, namespace)
+    keep = ("--succeeded-retention", "86400", "--failed-retention", "86400", "--state-events")
+
+    with sink_receiver() as receiver:
+        first = run_cli(reaper_env(namespace, K_SINK=receiver.url), *keep)
+        again = run_cli(reaper_env(namespace, K_SINK=receiver.url), *keep)
+
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    changes = {
+        event["subject"]: event for event in receiver.events if event["type"] == "dev.jobfn.job.state-changed"
+    }
+    assert set(changes) == {done, failed, running}
+    assert changes[done]["id"] == f"{uids[done]}:SUCCEEDED"
+    assert changes[failed]["id"] == f"{uids[failed]}:FAILED"
+    assert changes[failed].data["attempts"][0]["container"]["exitCode"] == 3
+    assert changes[running].data["status"] in ("STARTING", "RUNNING", "PENDING")
+    assert (first.summary["announced"], first.summary["marked"]) == (3, 2)  # marks carry the record
+    assert again.summary["announced"] == 0  # each state once: recorded when it was sent
+    annotations = {
+        name: job["metadata"]["annotations"] for name, job in jobs_in(api_client, namespace).items()
+    }
+    assert annotations[done]["jobfn.dev/announced-state"] == "SUCCEEDED"
+    assert "job_deletion_time_unix_sec" in annotations[done]
+
+
+def test_state_events_without_a_sink_are_reported_and_the_run_reaps_on(namespace: str) -> None:
+    run = run_cli(reaper_env(namespace), "--state-events")
+    assert run.returncode == 0, run.stderr
+    assert "state events are on but K_SINK is not set" in run.stderr
+    assert run.summary["announced"] == 0
