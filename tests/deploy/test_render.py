@@ -66,6 +66,7 @@ def test_deploy_renders_the_whole_installation_into_the_jobs_namespace(rendered:
             ("Role", "jobfn-job-changes"),
             ("RoleBinding", "jobfn-job-changes"),
             ("ApiServerSource", "jobfn-job-changes"),
+            ("Trigger", "jobfn-job-changes"),
         ]
     )
     namespaced = [m for m in rendered if m["kind"] not in CLUSTER_SCOPED_KINDS]
@@ -201,7 +202,10 @@ def test_a_trigger_delivers_each_event_type_of_the_definitions_to_the_function(
     broker = one(rendered, "Broker", "eventing.knative.dev")
     service = knative_service(rendered)
 
-    assert sorted(t["spec"]["filter"]["attributes"]["type"] for t in triggers) == sorted(event_types)
+    # ... and the jobs' own changes, from the ApiServerSource (job_changed in function/_events.py)
+    assert sorted(t["spec"]["filter"]["attributes"]["type"] for t in triggers) == sorted(
+        [*event_types, "dev.knative.apiserver.resource.update"]
+    )
     for trigger in triggers:
         assert set(trigger["spec"]["filter"]["attributes"]) == {"type"}
         assert trigger["spec"]["broker"] == broker["metadata"]["name"]
