@@ -174,7 +174,8 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     """A job changed (Knative's ApiServerSource, mode Resource): when it has finished, settle the
     jobs waiting on it now rather than at the next pass; and answer with its state-change event
     (``_state_events``) when its state, read afresh, has not been announced. The event only wakes
-    this: every state used is read from the API, so an event cannot release or announce anything."""
+    this: every state used is read from the API, so an event cannot release a job, nor announce a
+    state the job is not in."""
     job = arguments_of(event)  # the object, as the source saw it
     metadata = job.get("metadata") or {}
     name = metadata.get("name")
