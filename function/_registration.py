@@ -20,18 +20,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ._contract import JOB_NAME_POD_LABEL
 from ._definitions import JobDefinition
 from ._errors import Forbidden, InvalidRequest
 from ._retry_rules import RetryRule, apply_rules, read_rules
+from ._status import COMPLETION_INDEX_ANNOTATION
 
 #: Top-level RegisterJobDefinition fields jobfn maps.
 REGISTER_FIELDS = frozenset(
     {"jobDefinitionName", "type", "parameters", "containerProperties", "retryStrategy", "timeout", "tags",
-     "propagateTags", "platformCapabilities"}
+     "propagateTags", "platformCapabilities", "nodeProperties"}
 )  # fmt: skip
 #: Fields that cannot map onto a Kubernetes Job, and why, so the refusal says so.
 _REFUSED_FIELDS = {
-    "nodeProperties": "multi-node parallel jobs are not supported yet",
     "eksProperties": "jobfn builds the pod itself; give containerProperties",
     "ecsProperties": "jobfn builds the pod itself; give containerProperties",
     "schedulingPriority": "use a job queue's priority class instead",
@@ -59,6 +60,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VOLUME_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REF = "Ref::"
 MAX_ATTEMPTS = 10  # AWS's bound
+MAX_NODES = 1000  # AWS's bound
+#: The headless Service a multi-node job's pods are named under (deploy/components/registration).
+NODES_SERVICE = "jobfn-nodes"
+#: The pod label that Service selects.
+MULTINODE_LABEL = "jobfn.dev/multinode"
 MIN_TIMEOUT_SECONDS = 60  # AWS's bound
 
 
@@ -105,6 +111,9 @@ class Registration:
     """jobRoleArn / executionRoleArn as given: recorded and described, with no effect here."""
     active: bool = True
     registered_by: str | None = None
+    num_nodes: int = 0
+    """A multi-node parallel definition's nodes (0: a single container job)."""
+    main_node: int = 0
 
     # --- the stored record (a ConfigMap's data) and AWS's JobDefinition ----------------
     def container_properties(self) -> dict[str, Any]:
@@ -130,9 +139,8 @@ class Registration:
         """The registration as a RegisterJobDefinition body (what is stored, and read back)."""
         body: dict[str, Any] = {
             "jobDefinitionName": self.name,
-            "type": "container",
+            "type": "multinode" if self.num_nodes else "container",
             "parameters": dict(self.parameters),
-            "containerProperties": self.container_properties(),
             "retryStrategy": {
                 "attempts": self.attempts,
                 "evaluateOnExit": [_rule_json(r) for r in self.retry_rules],
@@ -142,6 +150,14 @@ class Registration:
         }
         if self.timeout_seconds is not None:
             body["timeout"] = {"attemptDurationSeconds": self.timeout_seconds}
+        if self.num_nodes:
+            body["nodeProperties"] = {
+                "numNodes": self.num_nodes,
+                "mainNode": self.main_node,
+                "nodeRangeProperties": [{"targetNodes": "0:", "container": self.container_properties()}],
+            }
+        else:
+            body["containerProperties"] = self.container_properties()
         return body
 
     def references(self) -> frozenset[str]:
@@ -166,8 +182,9 @@ def read_registration(body: Mapping[str, Any], caller: str | None = None) -> Reg
         problems.append("jobDefinitionName: use up to 63 letters, digits, hyphens and underscores, "
                         "starting with a letter or digit (it becomes a label value)")  # fmt: skip
         name = ""
-    if body.get("type") != "container":
-        problems.append(f"type: only 'container' is supported, not {str(body.get('type'))[:40]!r}")
+    kind = body.get("type")
+    if kind not in ("container", "multinode"):
+        problems.append(f"type: 'container' or 'multinode', not {str(kind)[:40]!r}")
     for capability in _string_list(body, "platformCapabilities", problems):
         if capability != "EC2":
             problems.append(f"platformCapabilities: {capability[:20]!r} does not apply; give EC2 or nothing")
@@ -182,10 +199,16 @@ def read_registration(body: Mapping[str, Any], caller: str | None = None) -> Reg
     rules = read_rules(retry.get("evaluateOnExit") if isinstance(retry, Mapping) else None,
                        "retryStrategy.evaluateOnExit", problems)  # fmt: skip
     timeout = _timeout(body.get("timeout"), problems)
-    container = body.get("containerProperties")
-    if not isinstance(container, Mapping):
-        problems.append("containerProperties: required, an object with at least an image")
-        container = {}
+    num_nodes, main_node = 0, 0
+    if kind == "multinode":
+        num_nodes, main_node, container = _node_properties(body, problems)
+    else:
+        if "nodeProperties" in body:
+            problems.append("nodeProperties: only for type 'multinode'")
+        given = body.get("containerProperties")
+        container = given if isinstance(given, Mapping) else {}
+        if not isinstance(given, Mapping):
+            problems.append("containerProperties: required, an object with at least an image")
     registration = _container(container, problems)
     if problems:
         raise InvalidRequest("invalid RegisterJobDefinition request: " + "; ".join(problems), problems)
@@ -199,8 +222,39 @@ def read_registration(body: Mapping[str, Any], caller: str | None = None) -> Reg
         tags=tags,
         propagate_tags=propagate,
         registered_by=caller,
+        num_nodes=num_nodes,
+        main_node=main_node,
         **registration,
     )
+
+
+def _node_properties(body: Mapping[str, Any], problems: list[str]) -> tuple[int, int, Mapping[str, Any]]:
+    """numNodes, mainNode and the one node range's container of a multi-node definition."""
+    raw = body.get("nodeProperties")
+    if "containerProperties" in body:
+        problems.append("containerProperties: a multinode definition gives its container in nodeProperties")
+    if not isinstance(raw, Mapping):
+        problems.append("nodeProperties: required for type 'multinode'")
+        return 0, 0, {}
+    num_nodes, main_node = raw.get("numNodes"), raw.get("mainNode", 0)
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or not 2 <= num_nodes <= MAX_NODES:
+        problems.append(f"nodeProperties.numNodes: between 2 and {MAX_NODES}")
+        num_nodes = 2
+    if isinstance(main_node, bool) or not isinstance(main_node, int) or not 0 <= main_node < num_nodes:
+        problems.append("nodeProperties.mainNode: the index of one of the nodes")
+        main_node = 0
+    ranges = raw.get("nodeRangeProperties")
+    if not isinstance(ranges, list) or len(ranges) != 1 or not isinstance(ranges[0], Mapping):
+        problems.append("nodeProperties.nodeRangeProperties: exactly one range, for every node, is supported")
+        return num_nodes, main_node, {}
+    [node_range] = ranges
+    if node_range.get("targetNodes") not in ("0:", f"0:{num_nodes - 1}"):
+        problems.append("nodeProperties.nodeRangeProperties: the one range must target every node ('0:')")
+    container = node_range.get("container")
+    if not isinstance(container, Mapping):
+        problems.append("nodeProperties.nodeRangeProperties: the range needs a container")
+        container = {}
+    return num_nodes, main_node, container
 
 
 def _container(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -453,7 +507,34 @@ class RegisteredTemplate:
         if r.timeout_seconds is not None:
             # AWS times each attempt; a Job's deadline covers all of them, so it allows every attempt its time.
             spec["activeDeadlineSeconds"] = r.timeout_seconds * r.attempts
+        if r.num_nodes:
+            _multinode(spec, container, r.num_nodes, r.main_node)
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": r.name}, "spec": spec}
+
+
+def _multinode(spec: dict[str, Any], container: dict[str, Any], nodes: int, main: int) -> None:
+    """A multi-node parallel job: one indexed pod per node, all at once, reachable by name through
+    the ``jobfn-nodes`` headless Service; it succeeds when the main node does (a success policy),
+    and its retries (after the rules above: FailJob, not per index) restart the whole job, as AWS."""
+    spec.update(completionMode="Indexed", completions=nodes, parallelism=nodes)
+    spec["successPolicy"] = {"rules": [{"succeededIndexes": str(main)}]}
+    pod = spec["template"]["spec"]
+    pod["subdomain"] = NODES_SERVICE  # pods are <job>-<index>.jobfn-nodes
+    spec["template"].setdefault("metadata", {}).setdefault("labels", {})[MULTINODE_LABEL] = "true"
+    index = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
+    job_name = f"metadata.labels['{JOB_NAME_POD_LABEL}']"
+    container["env"] = [
+        {"name": "JOBFN_JOB_NAME", "valueFrom": {"fieldRef": {"fieldPath": job_name}}},
+        {"name": "AWS_BATCH_JOB_NODE_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index}}},
+        {"name": "AWS_BATCH_JOB_NUM_NODES", "value": str(nodes)},
+        {"name": "AWS_BATCH_JOB_MAIN_NODE_INDEX", "value": str(main)},
+        # A name, not an address: the main pod's address is only known once it runs, its name always.
+        {
+            "name": "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS",
+            "value": f"$(JOBFN_JOB_NAME)-{main}.{NODES_SERVICE}",
+        },
+        *container.get("env", []),
+    ]
 
 
 def _rule_json(rule: RetryRule) -> dict[str, str]:

@@ -270,3 +270,51 @@ def describe_job_tags(batch: Any, job_arn: str) -> dict[str, str]:
     [job] = batch.describe_jobs(jobs=[job_arn.rpartition("/")[2]])["jobs"]
     tags: dict[str, str] = job["tags"]
     return tags
+
+
+NODES_SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "jobfn-nodes"},
+    "spec": {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": {"jobfn.dev/multinode": "true"},
+    },
+}
+MEETING = (
+    'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then nc -l -p 7000; '
+    'else until echo "node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES" '
+    '| nc -w 2 "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000; do sleep 1; done; fi'
+)
+
+
+def test_a_multinode_job_runs_its_nodes_at_once_they_meet_at_the_main_node_and_it_succeeds_with_it(
+    replicas: tuple[Any, Any], api_client: client.ApiClient, module_namespace: str
+) -> None:
+    first, _ = replicas
+    client.CoreV1Api(api_client).create_namespaced_service(module_namespace, NODES_SERVICE)
+    container = {"image": "busybox", "command": ["sh", "-c", MEETING]}
+    first.register_job_definition(
+        jobDefinitionName="meeting",
+        type="multinode",
+        nodeProperties={
+            "numNodes": 2,
+            "mainNode": 0,
+            "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
+        },
+        timeout={"attemptDurationSeconds": 120},
+    )
+    [described] = first.describe_job_definitions(jobDefinitions=["meeting:1"])["jobDefinitions"]
+    assert (described["type"], described["nodeProperties"]["numNodes"]) == ("multinode", 2)
+
+    job_id = first.submit_job(jobName="meeting", jobQueue="main", jobDefinition="meeting")["jobId"]
+
+    wait_for_status(first, job_id, "SUCCEEDED", timeout=90)
+    core = client.CoreV1Api(api_client)
+    pods = core.list_namespaced_pod(
+        module_namespace, label_selector=f"batch.kubernetes.io/job-name={job_id}"
+    ).items
+    main = next(p for p in pods if p.metadata.annotations["batch.kubernetes.io/job-completion-index"] == "0")
+    assert core.read_namespaced_pod_log(main.metadata.name, module_namespace) == "node 1 of 2\n"
+    assert main.spec.hostname == f"{job_id}-0" and main.spec.subdomain == "jobfn-nodes"

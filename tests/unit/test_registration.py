@@ -179,3 +179,45 @@ def test_overrides_cannot_get_around_the_operator_bounds() -> None:
         plan_submission(JobDefinitions([definition]), beyond, JobSigner("sig"), "jobs")
     with pytest.raises(InvalidRequest, match="memory requests 'lots'"):
         plan_submission(JobDefinitions([definition]), unreadable, JobSigner("sig"), "jobs")
+
+
+def test_a_multinode_definition_is_one_indexed_pod_per_node_succeeding_with_the_main_node() -> None:
+    body = {
+        "jobDefinitionName": "train",
+        "type": "multinode",
+        "nodeProperties": {
+            "numNodes": 3,
+            "mainNode": 1,
+            "nodeRangeProperties": [
+                {"targetNodes": "0:", "container": {"image": "busybox", "command": ["run"]}}
+            ],
+        },
+    }
+    registration = read_registration(body)
+    assert read_registration(registration.to_request()) == registration
+
+    spec = as_definition(registration, POLICY).template.render({})["spec"]
+
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 3, 3)
+    assert spec["successPolicy"] == {"rules": [{"succeededIndexes": "1"}]}
+    assert spec["template"]["spec"]["subdomain"] == "jobfn-nodes"
+    env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["AWS_BATCH_JOB_NUM_NODES"] == "3" and env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] == "1"
+    assert env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] == "$(JOBFN_JOB_NAME)-1.jobfn-nodes"
+
+
+@pytest.mark.parametrize(
+    ("node_properties", "problem"),
+    [
+        ({"numNodes": 1, "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "busybox"}}]}, "numNodes"),
+        ({"numNodes": 2, "mainNode": 2, "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "busybox"}}]}, "mainNode"),
+        ({"numNodes": 4, "nodeRangeProperties": [{"targetNodes": "0:1", "container": {"image": "busybox"}}, {"targetNodes": "2:"}]}, "exactly one range"),
+    ],
+)  # fmt: skip
+def test_what_a_multinode_definition_cannot_ask_is_refused(
+    node_properties: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=problem):
+        read_registration(
+            {"jobDefinitionName": "train", "type": "multinode", "nodeProperties": node_properties}
+        )
