@@ -24,6 +24,7 @@ from ._contract import JOB_NAME_POD_LABEL
 from ._definitions import JobDefinition
 from ._errors import Forbidden, InvalidRequest
 from ._retry_rules import RetryRule, apply_rules, read_rules
+from ._settings import RegistrationPolicy
 from ._status import COMPLETION_INDEX_ANNOTATION
 
 #: Top-level RegisterJobDefinition fields jobfn maps.
@@ -66,23 +67,6 @@ NODES_SERVICE = "jobfn-nodes"
 #: The pod label that Service selects.
 MULTINODE_LABEL = "jobfn.dev/multinode"
 MIN_TIMEOUT_SECONDS = 60  # AWS's bound
-
-
-@dataclass(frozen=True)
-class RegistrationPolicy:
-    """What the operator lets registered definitions run (all off unless ``enabled``)."""
-
-    enabled: bool = False
-    images: tuple[str, ...] = ()
-    """Glob patterns an image must match, e.g. ``busybox*`` or ``registry.example.com/team/*``."""
-    max_vcpus: Decimal = Decimal(4)
-    max_memory_mib: int = 8192
-    max_timeout_seconds: int = 86_400
-    allowed_subjects: tuple[str, ...] = ()
-    """Who may register (users or groups, as a definition's ``allowed_subjects``); empty: anyone."""
-    namespace: str | None = None
-    """Where the revisions are kept; None: the jobs namespace. A namespace of their own keeps
-    the function's write access to ConfigMaps away from the operator's definitions."""
 
 
 @dataclass(frozen=True)

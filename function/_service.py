@@ -20,13 +20,6 @@ from ._definitions_file import DefinitionsFile
 from ._errors import DefinitionsNotLoaded, InvalidRequest, Unavailable, http_status
 from ._logs import add_request_fields
 from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
-from ._registration import (
-    Registration,
-    as_definition,
-    check_may_register,
-    check_within_bounds,
-    select_revision,
-)
 from ._settings import Settings
 from ._submission import JobView, Submission
 from ._web import InFlightLimit
@@ -34,6 +27,7 @@ from ._web import InFlightLimit
 if TYPE_CHECKING:
     from ._kube import KubeApi
     from ._manager import JobManager
+    from ._registration import Registration
     from ._registry import RegisteredDefinitions
 
 
@@ -133,6 +127,8 @@ class Service:
 
     def register(self, registration: Registration, caller: str | None) -> Registration:
         """Store a new revision, if the operator allows this caller and what it runs."""
+        from ._registration import check_may_register, check_within_bounds  # not on the cold start
+
         policy = self.settings.registration
         check_may_register(policy, caller, frozenset())
         if registration.name in self.definitions().names():
@@ -148,6 +144,8 @@ class Service:
     def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None:
         """Revision ``revision`` (None: the newest ACTIVE) of registered definition ``name``, as a
         definition; None when the definitions file has that name (it wins) or none is registered."""
+        from ._registration import as_definition, select_revision  # not on the cold start
+
         registry = self.registry()
         if registry is None or name in self.definitions().names():
             return None

@@ -15,13 +15,29 @@ from typing import TypeVar
 
 from ._contract import DEFINITIONS_PATH_ENV, NAMESPACE_ENV, SIGNATURE_ENV, is_label_value
 from ._errors import ConfigurationError
-from ._registration import RegistrationPolicy
 
 _IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_SIGNATURE = "jobfn"
 DEFAULT_AWS_ACCOUNT_ID = "000000000000"
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RegistrationPolicy:
+    """What RegisterJobDefinition may register (``_registration`` applies it; all off unless ``enabled``)."""
+
+    enabled: bool = False
+    images: tuple[str, ...] = ()
+    """Glob patterns an image must match, e.g. ``busybox*`` or ``registry.example.com/team/*``."""
+    max_vcpus: Decimal = Decimal(4)
+    max_memory_mib: int = 8192
+    max_timeout_seconds: int = 86_400
+    allowed_subjects: tuple[str, ...] = ()
+    """Who may register (users or groups, as a definition's ``allowed_subjects``); empty: anyone."""
+    namespace: str | None = None
+    """Where the revisions are kept; None: the jobs namespace. A namespace of their own keeps
+    the function's write access to ConfigMaps away from the operator's definitions."""
 
 
 @dataclass(frozen=True)

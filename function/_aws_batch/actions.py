@@ -16,7 +16,6 @@ from .._definitions import JobDefinition, JobDefinitions
 from .._errors import InvalidRequest, JobNotFound
 from .._paging import MAX_PAGE_SIZE
 from .._queues import JobQueue
-from .._registration import Registration, read_registration
 from .._submission import JobView, Submission
 from .answers import (
     JOB_NAME_TAG,
@@ -48,6 +47,7 @@ from .parsing import (
 
 if TYPE_CHECKING:
     from .._manager import JobManager
+    from .._registration import Registration
     from .._registry import RegisteredDefinitions
 
 #: The front door's name in metrics and logs.
@@ -206,6 +206,8 @@ def _job_and_reason(call: Call) -> tuple[str, str]:
 
 
 def register_job_definition(call: Call) -> dict[str, Any]:
+    from .._registration import read_registration  # registering is rare: not on the cold start
+
     registration = call.backend.register(read_registration(call.body, call.caller), call.caller)
     return {
         "jobDefinitionName": registration.name,

@@ -13,15 +13,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._contract import AWS_JOB_NAME_TAG, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
 from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
-from .._registration import Registration
 from .._status import STATES
 from .._submission import Attempt, JobView
+
+if TYPE_CHECKING:
+    from .._registration import Registration
 
 Json = Mapping[str, Any]
 

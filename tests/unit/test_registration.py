@@ -14,14 +14,13 @@ from jobfn._errors import ConfigurationError, Forbidden, InvalidRequest
 from jobfn._plan import plan_submission
 from jobfn._registration import (
     Registration,
-    RegistrationPolicy,
     as_definition,
     check_may_register,
     check_within_bounds,
     read_registration,
     select_revision,
 )
-from jobfn._settings import load_settings
+from jobfn._settings import RegistrationPolicy, load_settings
 from jobfn._submission import Overrides, Submission
 
 POLICY = RegistrationPolicy(enabled=True, images=("busybox*", "registry.example.com/team/*"))
