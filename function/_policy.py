@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ._contract import (
@@ -275,22 +275,34 @@ def check_resource_bounds(spec: Mapping[str, Any], definition: JobDefinition) ->
                 raw = ((container.get("resources") or {}).get(kind) or {}).get(resource)
                 if bound is None or raw is None:
                     continue
-                amount = _quantity(str(raw))
+                amount = parse_quantity(raw)
                 if amount is None or amount > bound:
                     raise InvalidRequest(
                         f"{resource} {kind} {str(raw)[:20]!r} is more than definition '{definition.name}' allows"
                     )
 
 
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
-_FACTORS: dict[str | None, Decimal | int] = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+QUANTITY_FACTORS = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}  # fmt: skip
 
 
-def _quantity(raw: str) -> Decimal | None:
-    """A Kubernetes quantity ("500m", "2", "256Mi") as a number; None when it is not one."""
-    match = _QUANTITY.match(raw)
-    return Decimal(match.group(1)) * _FACTORS[match.group(2)] if match else None
+def parse_quantity(raw: Any) -> Decimal | None:
+    """A Kubernetes quantity ("500m", "2Gi", "1e3") as a number; None when absent or unreadable."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    number = text.rstrip("numkMGTPEi")
+    suffix = text[len(number) :]
+    if suffix not in QUANTITY_FACTORS:
+        return None
+    try:
+        return Decimal(number) * QUANTITY_FACTORS[suffix]
+    except InvalidOperation:
+        return None
 
 
 def check_labels(labels: Mapping[str, str]) -> None:

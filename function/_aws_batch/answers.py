@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .._contract import AWS_JOB_NAME_TAG, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._plan import sketch_job
+from .._policy import QUANTITY_FACTORS, parse_quantity
 from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
 from .._status import STATES
 from .._submission import Attempt, JobView
@@ -30,12 +31,6 @@ Json = Mapping[str, Any]
 JOB_NAME_TAG = AWS_JOB_NAME_TAG
 #: Definitions have one revision: the one in the definitions file now.
 REVISION = 1
-_QUANTITY_SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,31 +187,16 @@ def resource_requirements(resources: Json) -> list[dict[str, str]]:
     requests = resources.get("requests") or {}
     limits = resources.get("limits") or {}
     found = []
-    cpu = _quantity(requests.get("cpu") or limits.get("cpu"))
+    cpu = parse_quantity(requests.get("cpu") or limits.get("cpu"))
     if cpu is not None:
         found.append({"type": "VCPU", "value": _plain(cpu)})
-    memory = _quantity(limits.get("memory") or requests.get("memory"))
+    memory = parse_quantity(limits.get("memory") or requests.get("memory"))
     if memory is not None:
-        found.append({"type": "MEMORY", "value": str(int(memory / _QUANTITY_SUFFIXES["Mi"]))})
-    gpu = _quantity(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE))
+        found.append({"type": "MEMORY", "value": str(int(memory / QUANTITY_FACTORS["Mi"]))})
+    gpu = parse_quantity(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE))
     if gpu is not None:
         found.append({"type": "GPU", "value": _plain(gpu)})
     return found
-
-
-def _quantity(raw: Any) -> Decimal | None:
-    """A Kubernetes quantity ("500m", "2Gi", "1e3") as a number; None when absent or unreadable."""
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    number = text.rstrip("numkMGTPEi")
-    suffix = text[len(number) :]
-    if suffix not in _QUANTITY_SUFFIXES:
-        return None
-    try:
-        return Decimal(number) * _QUANTITY_SUFFIXES[suffix]
-    except InvalidOperation:
-        return None
 
 
 def _plain(number: Decimal) -> str:
