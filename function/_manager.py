@@ -124,13 +124,13 @@ class JobManager:
         if definition is not None:
             definitions = JobDefinitions([definition], definitions.queues)
         plan = plan_submission(definitions, submission, self.signer, self.namespace)
-        self._check_dependencies_exist(submission)
+        states = self._dependency_states(submission)
         manifest = plan.manifest
         if self.pre_create is not None:
             manifest = self.pre_create(manifest) or manifest
         cap = plan.definition.max_active_jobs
         if cap is None:
-            return self._create(manifest, submission)
+            return self._create(manifest, submission, states)
         with self._cap_lock:
             active = sum(1 for job in self.store.jobs(plan.definition.name) if not is_terminal(job))
             if active >= cap:
@@ -141,9 +141,9 @@ class JobManager:
                     f"definition '{plan.definition.name}' already has {active} active job(s), "
                     f"its cap is {cap}; retry when one finishes"
                 )
-            return self._create(manifest, submission)
+            return self._create(manifest, submission, states)
 
-    def _create(self, manifest: Job, submission: Submission) -> JobView:
+    def _create(self, manifest: Job, submission: Submission, states: dict[str, str | None]) -> JobView:
         try:
             created = self.store.create(manifest)
         except AlreadyExists:
@@ -156,18 +156,27 @@ class JobManager:
             return existing
         if is_waiting(created):
             # Its dependencies may have finished already: settle it now, not at the next pass.
-            return replace(self._settle(created, {})[1], created_now=True)
+            return replace(self._settle(created, states)[1], created_now=True)
         return job_view(created, created_now=True)
 
-    def _check_dependencies_exist(self, submission: Submission) -> None:
-        missing = []
+    def _dependency_states(self, submission: Submission) -> dict[str, str | None]:
+        """The state of each job ``submission`` depends on, read once (the new job is settled with
+        them); InvalidRequest naming those that do not exist."""
+        states: dict[str, str | None] = {}
         for name in waits_on(submission.depends_on):
             try:
-                self.store.get(name)
+                states[name] = self._settling_state(name)
             except JobNotFound:
-                missing.append(name)
+                states[name] = None
+        missing = [name for name, state in states.items() if state is None]
         if missing:
             raise InvalidRequest(f"dependsOn: no job {', '.join(repr(m) for m in missing)} to depend on")
+        return states
+
+    def _settling_state(self, name: str) -> str:
+        # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
+        # releases its dependents even before the Job controller marks it Complete.
+        return self.describe_job(name).state
 
     # --- dependencies ---------------------------------------------------------------------
     def settle_waiting_jobs(self, only_dependents_of: str | None = None) -> dict[str, int]:
@@ -190,9 +199,7 @@ class JobManager:
         for name in dependencies:
             if name not in states:
                 try:
-                    # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
-                    # releases its dependents even before the Job controller marks it Complete.
-                    states[name] = self.describe_job(name).state
+                    states[name] = self._settling_state(name)
                 except JobNotFound:
                     states[name] = None
         settlement = settle(dependencies, states)
