@@ -141,15 +141,21 @@ class Service:
         assert registry is not None  # check_may_register refused unless registration is on
         return registry.register(registration)
 
-    def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None:
-        """Revision ``revision`` (None: the newest ACTIVE) of registered definition ``name``, as a
-        definition; None when the definitions file has that name (it wins) or none is registered."""
-        from ._registration import as_definition, select_revision  # not on the cold start
+    def registration(self, name: str, revision: int | None) -> Registration | None:
+        """Revision ``revision`` (None: the newest ACTIVE) of registered definition ``name``; None
+        when the definitions file has that name (it wins) or none is registered."""
+        from ._registration import select_revision  # not on the cold start
 
         registry = self.registry()
         if registry is None or name in self.definitions().names():
             return None
-        chosen = select_revision(registry.revisions(name), revision)
+        return select_revision(registry.revisions(name), revision)
+
+    def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None:
+        """``registration(name, revision)`` as the definition a submission follows."""
+        from ._registration import as_definition  # not on the cold start
+
+        chosen = self.registration(name, revision)
         if chosen is None:
             return None
         if not chosen.active:

@@ -67,6 +67,8 @@ class Backend(Protocol):
         self, submission: Submission, door: str, definition: JobDefinition | None = None
     ) -> JobView: ...
 
+    def registration(self, name: str, revision: int | None) -> Registration | None: ...
+
     def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None: ...
 
     def registry(self) -> RegisteredDefinitions | None: ...
@@ -241,7 +243,6 @@ def describe_job_definitions(call: Call) -> dict[str, Any]:
     The file holds one revision of each of its definitions, so any revision pinned names it
     (as SubmitJob takes it); a registered revision is matched exactly."""
     body = call.body
-    limit = max_results(body, default=100, maximum=100)
     status = body.get("status")
     if status not in (None, "ACTIVE", "INACTIVE"):
         raise InvalidRequest("status: ACTIVE or INACTIVE")
@@ -272,42 +273,34 @@ def describe_job_definitions(call: Call) -> dict[str, Any]:
     if status is not None:
         found = [item for item in found if item[2]["status"] == status]
     found.sort(key=lambda item: (item[0], item[1]))
-    page, token = _page(found, lambda item: f"{item[0]}:{item[1]:09d}", limit, body)
-    answer: dict[str, Any] = {"jobDefinitions": [item[2] for item in page]}
-    if token:
-        answer["nextToken"] = token
-    return answer
+    return _paged(
+        "jobDefinitions", found, lambda item: f"{item[0]}:{item[1]:09d}", lambda item: item[2], body
+    )
 
 
 def describe_job_queues(call: Call) -> dict[str, Any]:
     """The configured queues, else a default one; with none configured, any queue asked for exists."""
     body = call.body
-    limit = max_results(body, default=100, maximum=100)
     asked = _names(body, "jobQueues", lambda q: resource_name(q, "job-queue"))
     queues = call.backend.definitions().queues
     if asked is not None and not queues.configured:
         selected = [JobQueue(name) for name in sorted(asked)]
     else:
         selected = [queue for queue in queues.listed() if asked is None or queue.name in asked]
-    page, token = _page(selected, lambda q: q.name, limit, body)
-    answer: dict[str, Any] = {"jobQueues": [job_queue(q, call.arns, queues.placement(q)) for q in page]}
-    if token:
-        answer["nextToken"] = token
-    return answer
+    return _paged(
+        "jobQueues", selected, lambda q: q.name, lambda q: job_queue(q, call.arns, queues.placement(q)), body
+    )
 
 
 def describe_compute_environments(call: Call) -> dict[str, Any]:
     """The definitions file's compute environments, in name order."""
     body = call.body
-    limit = max_results(body, default=100, maximum=100)
     asked = _names(body, "computeEnvironments", lambda e: resource_name(e, "compute-environment"))
     environments = call.backend.definitions().queues.environments
     selected = [environments[name] for name in sorted(environments) if asked is None or name in asked]
-    page, token = _page(selected, lambda e: e.name, limit, body)
-    answer: dict[str, Any] = {"computeEnvironments": [compute_environment(e, call.arns) for e in page]}
-    if token:
-        answer["nextToken"] = token
-    return answer
+    return _paged(
+        "computeEnvironments", selected, lambda e: e.name, lambda e: compute_environment(e, call.arns), body
+    )
 
 
 # --- tags -----------------------------------------------------------------------------------
@@ -316,7 +309,7 @@ def list_tags_for_resource(call: Call) -> dict[str, Any]:
     if kind == "job":
         view = call.backend.manager().view_job(name)
         return {"tags": {k: v for k, v in view.tags.items() if k != JOB_NAME_TAG}}
-    registration = _registered_revision(call, name, revision)
+    registration = call.backend.registration(name, revision)
     return {"tags": dict(registration.tags) if registration is not None else {}}
 
 
@@ -347,7 +340,7 @@ def _change_tags(call: Call, add: dict[str, str], remove: Sequence[str]) -> None
         call.backend.manager().change_tags(name, add, remove)
         return
     registry = call.backend.registry()
-    if registry is None or _registered_revision(call, name, revision) is None:
+    if registry is None or call.backend.registration(name, revision) is None:
         raise InvalidRequest(f"job definition {name!r} is the operator's (the definitions file) or not "
                              "registered; its tags cannot be changed here")  # fmt: skip
     assert revision is not None  # _tagged_resource asks a revision of a definition
@@ -372,13 +365,6 @@ def _tagged_resource(call: Call) -> tuple[str, str, int | None]:
                          "(queues and compute environments are the definitions file's)")  # fmt: skip
 
 
-def _registered_revision(call: Call, name: str, revision: int | None) -> Registration | None:
-    registry = call.backend.registry()
-    if registry is None or name in call.backend.definitions().names():
-        return None
-    return next((r for r in registry.revisions(name) if r.revision == revision), None)
-
-
 def _queue(call: Call, reference: str) -> JobQueue:
     return call.backend.definitions().queues.get(resource_name(reference, "job-queue"))
 
@@ -392,16 +378,25 @@ def _names(body: dict[str, Any], key: str, read: Callable[[str], T]) -> set[T] |
     return {read(item) for item in raw}
 
 
-def _page(
-    items: list[T], key: Callable[[T], str], limit: int, body: dict[str, Any]
-) -> tuple[list[T], str | None]:
-    """The ``limit`` items after the token's name, in name order, and the next token."""
+def _paged(
+    field: str,
+    items: list[T],
+    key: Callable[[T], str],
+    render: Callable[[T], dict[str, Any]],
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """AWS's ``{field: [...], "nextToken"}``: up to ``maxResults`` (100) items after the token's
+    key, in key order (``items`` are sorted by it)."""
+    limit = max_results(body, default=100, maximum=100)
     after = decode_token(body.get("nextToken"))
     if after is not None and not isinstance(after, str):
         raise InvalidRequest("nextToken: not a token this API gave; list again from the start")
     rest = [item for item in items if after is None or key(item) > after]
     page = rest[:limit]
-    return page, encode_token(key(page[-1])) if len(rest) > limit else None
+    answer: dict[str, Any] = {field: [render(item) for item in page]}
+    if len(rest) > limit:
+        answer["nextToken"] = encode_token(key(page[-1]))
+    return answer
 
 
 ACTIONS: dict[str, Action] = {
