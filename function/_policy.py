@@ -269,6 +269,8 @@ def check_resource_bounds(spec: Mapping[str, Any], definition: JobDefinition) ->
     """Refuse a Job whose containers ask for more CPU or memory than the definition allows
     (a registered definition's operator bounds, which overrides must not get around)."""
     bounds = {"cpu": definition.max_cpu, "memory": definition.max_memory_bytes}
+    if not any(bounds.values()):
+        return  # a file definition: the operator wrote its resources
     for container in _containers(spec):
         for kind in ("requests", "limits"):
             for resource, bound in bounds.items():
