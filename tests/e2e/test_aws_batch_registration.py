@@ -12,10 +12,11 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+import yaml
 from kubernetes import client
 
 from tests.e2e.test_aws_batch import batch_client, start_aws_function, wait_for_status
-from tests.helpers import FunctionServer, create_namespace
+from tests.helpers import ROOT, FunctionServer, create_namespace
 
 REGISTRATION = {"JOBFN_REGISTRATION": "on", "JOBFN_REGISTRATION_IMAGES": "busybox*"}
 ECHO = {
@@ -272,16 +273,14 @@ def describe_job_tags(batch: Any, job_arn: str) -> dict[str, str]:
     return tags
 
 
-NODES_SERVICE = {
-    "apiVersion": "v1",
-    "kind": "Service",
-    "metadata": {"name": "jobfn-nodes"},
-    "spec": {
-        "clusterIP": "None",
-        "publishNotReadyAddresses": True,
-        "selector": {"jobfn.dev/multinode": "true"},
-    },
-}
+def nodes_service() -> dict[str, Any]:
+    """deploy/components/registration's headless Service, in the test's namespace instead."""
+    path = ROOT / "deploy" / "components" / "registration" / "nodes-service.yaml"
+    service: dict[str, Any] = yaml.safe_load(path.read_text())
+    del service["metadata"]["namespace"]
+    return service
+
+
 MEETING = (
     'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then nc -l -p 7000; '
     'else until echo "node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES" '
@@ -293,7 +292,7 @@ def test_a_multinode_job_runs_its_nodes_at_once_they_meet_at_the_main_node_and_i
     replicas: tuple[Any, Any], api_client: client.ApiClient, module_namespace: str
 ) -> None:
     first, _ = replicas
-    client.CoreV1Api(api_client).create_namespaced_service(module_namespace, NODES_SERVICE)
+    client.CoreV1Api(api_client).create_namespaced_service(module_namespace, nodes_service())
     container = {"image": "busybox", "command": ["sh", "-c", MEETING]}
     first.register_job_definition(
         jobDefinitionName="meeting",
