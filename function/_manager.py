@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from ._array_jobs import array_child_views
 from ._contract import (
     DEFINITION_LABEL,
     DELETION_TIME_ANNOTATION,
@@ -23,18 +24,11 @@ from ._contract import (
     REQUEST_HASH_ANNOTATION,
     TAGS_ANNOTATION,
     TERMINATION_REASON_ANNOTATION,
-    WAITING_LABEL,
     JobSigner,
 )
 from ._definitions import JobDefinition, JobDefinitions
 from ._dependencies import (
-    WAITING_FOR_DEPENDENCIES,
-    fail_patch,
     is_waiting,
-    recorded_dependencies,
-    release_patch,
-    settle,
-    waits_on,
 )
 from ._errors import (
     AlreadyExists,
@@ -49,24 +43,22 @@ from ._kube import KubeApi
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
+from ._settling import DependencySettler
 from ._state_events import announced_patch
 from ._status import (
     STATES,
-    array_child_views,
     event_view,
     is_terminal,
     job_view,
     state_counts,
     submitted_tags,
 )
-from ._store import Job, JobStore, PodLog
+from ._store import WRITE_ATTEMPTS, Job, JobStore, PodLog
 from ._submission import JobEvent, JobPage, JobSummary, JobView, Submission
 
 PreCreateHook = Callable[[Job], Job | None]
 #: States CancelJob stops; a job past them keeps running, as AWS Batch documents.
 NOT_STARTED = ("SUBMITTED", "PENDING", "RUNNABLE")
-# A read-modify-write that keeps losing to concurrent writers gives up after this many tries.
-_WRITE_ATTEMPTS = 3
 
 
 class DefinitionsSource(Protocol):
@@ -111,6 +103,9 @@ class JobManager:
         self.store = JobStore(api or KubeApi.from_environment(), namespace, signer)
         self.pre_create = pre_create
         self._cap_lock = threading.Lock()
+        # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
+        # releases its dependents even before the Job controller marks it Complete.
+        self.settler = DependencySettler(self.store, lambda name: self.describe_job(name).state)
 
     # --- submitting -----------------------------------------------------------------------
     def create_job(self, job_definition_name: str, template_args: Mapping[str, Any] | None = None) -> str:
@@ -124,7 +119,7 @@ class JobManager:
         if definition is not None:
             definitions = JobDefinitions([definition], definitions.queues)
         plan = plan_submission(definitions, submission, self.signer, self.namespace)
-        states = self._dependency_states(submission)
+        states = self.settler.dependency_states(submission.depends_on)
         manifest = plan.manifest
         if self.pre_create is not None:
             manifest = self.pre_create(manifest) or manifest
@@ -156,67 +151,8 @@ class JobManager:
             return existing
         if is_waiting(created):
             # Its dependencies may have finished already: settle it now, not at the next pass.
-            return replace(self._settle(created, states)[1], created_now=True)
+            return replace(self.settler.settle(created, states)[1], created_now=True)
         return job_view(created, created_now=True)
-
-    def _dependency_states(self, submission: Submission) -> dict[str, str | None]:
-        """The state of each job ``submission`` depends on, read once (the new job is settled with
-        them); InvalidRequest naming those that do not exist."""
-        states: dict[str, str | None] = {}
-        for name in waits_on(submission.depends_on):
-            try:
-                states[name] = self._settling_state(name)
-            except JobNotFound:
-                states[name] = None
-        missing = [name for name, state in states.items() if state is None]
-        if missing:
-            raise InvalidRequest(f"dependsOn: no job {', '.join(repr(m) for m in missing)} to depend on")
-        return states
-
-    def _settling_state(self, name: str) -> str:
-        # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
-        # releases its dependents even before the Job controller marks it Complete.
-        return self.describe_job(name).state
-
-    # --- dependencies ---------------------------------------------------------------------
-    def settle_waiting_jobs(self, only_dependents_of: str | None = None) -> dict[str, int]:
-        """Release or fail each job waiting for dependencies that have finished (see
-        ``_dependencies``); counts by outcome. ``only_dependents_of``: just those waiting on it."""
-        outcomes = {"released": 0, "failed": 0, "waiting": 0, "skipped": 0}
-        states: dict[str, str | None] = {}  # each dependency read once per pass
-        for job in list(self.store.jobs(labels={WAITING_LABEL: WAITING_FOR_DEPENDENCIES})):
-            if only_dependents_of is not None and only_dependents_of not in recorded_dependencies(job):
-                continue
-            outcome, _ = self._settle(job, states)
-            outcomes[outcome] += 1
-        return outcomes
-
-    def _settle(self, job: Job, states: dict[str, str | None]) -> tuple[str, JobView]:
-        """Settle one waiting job: what was done (released, failed, waiting, or skipped when others
-        kept changing it) and its view after. A write that lost to a concurrent one (the Job
-        controller marks a new suspended job at once) is decided again on a fresh read."""
-        dependencies = recorded_dependencies(job)
-        for name in dependencies:
-            if name not in states:
-                try:
-                    states[name] = self._settling_state(name)
-                except JobNotFound:
-                    states[name] = None
-        settlement = settle(dependencies, states)
-        if settlement.action == "wait":
-            return "waiting", job_view(job)
-        patch = release_patch() if settlement.action == "release" else fail_patch(settlement.reason)
-        name = job["metadata"]["name"]
-        for _ in range(_WRITE_ATTEMPTS):
-            try:
-                written = self.store.patch(name, patch, job["metadata"]["resourceVersion"])
-            except StaleWrite:
-                job = self.store.get(name)
-                if not is_waiting(job):
-                    return "skipped", job_view(job)  # someone else settled it
-                continue
-            return ("released" if settlement.action == "release" else "failed"), job_view(written)
-        return "skipped", job_view(job)  # the next pass looks again
 
     def _existing_for_key(self, plan: JobPlan, submission: Submission) -> JobView | None:
         return self._existing(plan.name, submission) if submission.idempotency_key is not None else None
@@ -238,6 +174,10 @@ class JobManager:
         if job["metadata"].get("deletionTimestamp"):
             return None
         return job_view(job)
+
+    def settle_waiting_jobs(self, only_dependents_of: str | None = None) -> dict[str, int]:
+        """Release or fail each job waiting for dependencies that have finished; counts by outcome."""
+        return self.settler.settle_waiting(only_dependents_of)
 
     # --- reading --------------------------------------------------------------------------
     def fetch_jobs(
@@ -403,7 +343,7 @@ class JobManager:
 
     def _write(self, name: str, change: Callable[[Job], Mapping[str, Any] | None]) -> JobView:
         """Read, decide, write with the read's resourceVersion; again if someone wrote in between."""
-        for attempt in range(_WRITE_ATTEMPTS):
+        for attempt in range(WRITE_ATTEMPTS):
             job = self.store.get(name)
             patch = change(job)
             if patch is None:
@@ -411,7 +351,7 @@ class JobManager:
             try:
                 return job_view(self.store.patch(name, patch, job["metadata"]["resourceVersion"]))
             except StaleWrite:
-                if attempt == _WRITE_ATTEMPTS - 1:
+                if attempt == WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

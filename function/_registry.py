@@ -20,7 +20,8 @@ from typing import Any
 from ._contract import MANAGED_BY_LABEL, JobSigner
 from ._errors import AlreadyExists, Conflict, InvalidRequest, NotFound, StaleWrite
 from ._kube import KubeApi
-from ._registration import Registration, read_registration
+from ._registration import Registration
+from ._registration_request import read_registration
 
 NAME_LABEL = "jobfn.dev/registered-definition"
 REVISION_LABEL = "jobfn.dev/revision"

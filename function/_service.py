@@ -153,7 +153,7 @@ class Service:
 
     def registered_definition(self, name: str, revision: int | None) -> JobDefinition | None:
         """``registration(name, revision)`` as the definition a submission follows."""
-        from ._registration import as_definition  # not on the cold start
+        from ._registered_template import as_definition  # not on the cold start
 
         chosen = self.registration(name, revision)
         if chosen is None:

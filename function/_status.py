@@ -13,14 +13,13 @@ same mapping serves the function, the reaper and the tests without a cluster.
                policy, or terminated through jobfn (the recorded reason wins)
 
 An array (Indexed) job also has one state per index, its children ``<job>:<index>``
-(``array_child_views``).
+(``_array_jobs``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -121,10 +120,10 @@ def job_state(job: Json, pods: Sequence[Json] | None = None) -> tuple[str, str]:
         if int(status.get("ready") or 0) > 0:
             return RUNNING, "Running"
         return STARTING, "Starting pods"
-    return _state_from_pods(pods)
+    return state_from_pods(pods)
 
 
-def _state_from_pods(pods: Sequence[Json]) -> tuple[str, str]:
+def state_from_pods(pods: Sequence[Json]) -> tuple[str, str]:
     live = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
     if any((p.get("status") or {}).get("phase") == "Running" for p in live):
         return RUNNING, "Running"
@@ -156,7 +155,7 @@ def _failure_reason(condition: Json, spec: Json, status: Json, pods: Sequence[Js
             f"the job failed {status.get('failed', 0)} time(s), "
             f"more than its backoffLimit of {spec.get('backoffLimit', 6)} allows"
         )
-        codes = sorted({code for code in _exit_codes(pods or []) if code})
+        codes = sorted({code for code in exit_codes(pods or []) if code})
         if codes:
             detail += f"; exit code(s) {', '.join(map(str, codes))}"
         return f"{reason}: {detail}"
@@ -169,7 +168,7 @@ def _failure_reason(condition: Json, spec: Json, status: Json, pods: Sequence[Js
     return f"{reason}: {message}" if message else reason
 
 
-def _exit_codes(pods: Sequence[Json]) -> list[int]:
+def exit_codes(pods: Sequence[Json]) -> list[int]:
     codes = []
     for pod in pods:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -333,101 +332,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
     )
 
 
-# --- array jobs: one state per index ------------------------------------------------------
-def index_set(text: str | None) -> set[int]:
-    """The indexes of a Job's ``completedIndexes``/``failedIndexes`` (``"0,2-4"``)."""
-    indexes: set[int] = set()
-    for part in (text or "").split(","):
-        first, _, last = part.strip().partition("-")
-        if first.isdigit() and (not last or last.isdigit()):
-            indexes.update(range(int(first), int(last or first) + 1))
-    return indexes
-
-
 def pod_index(pod: Json) -> int | None:
     """The completion index an Indexed Job's pod runs, if it has one."""
     raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(COMPLETION_INDEX_ANNOTATION)
     return int(raw) if raw is not None and str(raw).isdigit() else None
-
-
-def array_child_views(job: Json, pods: Sequence[Json]) -> list[JobView]:
-    """One view per index of an array (Indexed) job, named ``<job>:<index>``; [] otherwise.
-
-    An index's state comes from the Job's record of finished indexes first (pods of
-    finished indexes may already be gone), then from the pods running it, then from
-    the job as a whole: a failed or terminated job fails every unfinished index.
-    """
-    spec = job.get("spec") or {}
-    if spec.get("completionMode") != "Indexed":
-        return []
-    parent = job_view(job, pods)
-    status = job.get("status") or {}
-    completed = index_set(status.get("completedIndexes"))
-    failed = index_set(status.get("failedIndexes"))
-    by_index: dict[int, list[Json]] = {}
-    for pod in pods:
-        index = pod_index(pod)
-        if index is not None:
-            by_index.setdefault(index, []).append(pod)
-    children = []
-    for index in range(int(spec.get("completions") or 0)):
-        own = sorted(
-            by_index.get(index, []), key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""
-        )
-        state, reason = _index_state(index, own, parent, completed, failed)
-        started = [unix_time((p.get("status") or {}).get("startTime")) for p in own]
-        finished = [t for p in own for t in _finish_times(p)]
-        children.append(
-            replace(
-                parent,
-                name=f"{parent.name}:{index}",
-                state=state,
-                reason=reason,
-                started=min((t for t in started if t is not None), default=None),
-                stopped=(max(finished, default=None) or parent.stopped) if state in TERMINAL_STATES else None,
-                array_size=None,
-                succeeded=int(index in completed),
-                failed=sum(1 for p in own if (p.get("status") or {}).get("phase") == "Failed"),
-                active=sum(1 for p in own if _is_live(p)),
-                pods=[pod_view(p) for p in own],
-                attempts=attempts(own),
-                termination_reason=parent.termination_reason if state == FAILED else None,
-                created_now=False,
-            )
-        )
-    return children
-
-
-def _index_state(
-    index: int, pods: Sequence[Json], parent: JobView, completed: set[int], failed: set[int]
-) -> tuple[str, str]:
-    if index in completed:
-        return SUCCEEDED, "Completed"
-    if index in failed:
-        codes = sorted({code for code in _exit_codes(pods) if code})
-        detail = f"; exit code(s) {', '.join(map(str, codes))}" if codes else ""
-        return FAILED, f"Failed: index {index} used up its retries{detail}"
-    if parent.state in TERMINAL_STATES:
-        return parent.state, parent.reason
-    live = [p for p in pods if _is_live(p)]
-    if live:
-        return _state_from_pods(live)
-    attempts = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
-    if attempts:
-        return PENDING, f"Retrying after {attempts} failed attempt(s)"
-    if parent.state in (SUBMITTED, RUNNABLE):
-        return parent.state, parent.reason
-    return PENDING, "Waiting for a pod (the job runs at most its parallelism at once)"
-
-
-def _is_live(pod: Json) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Pending", "Running")
-
-
-def _finish_times(pod: Json) -> list[int]:
-    times = []
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
-        finished = unix_time(((container.get("state") or {}).get("terminated") or {}).get("finishedAt"))
-        if finished is not None:
-            times.append(finished)
-    return times

@@ -24,6 +24,8 @@ from ._submission import JobPage, JobView
 Job = dict[str, Any]
 #: Jobs per API list request: one page in memory at a time, whatever the total.
 API_PAGE_SIZE = 500
+# A read-modify-write that keeps losing to concurrent writers gives up after this many tries.
+WRITE_ATTEMPTS = 3
 # Job uids per pod list: keeps the label selector (and so the request line) near 4 KiB.
 _UIDS_PER_POD_LIST = 100
 _JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # a DNS-1123 subdomain

@@ -28,9 +28,10 @@ from .._metrics import API_ERRORS
 from .._service import Service
 from .._settings import Settings
 from .._web import ENDPOINT_KEY, json_response, parse_json, read_body, require_json_media_type
-from .actions import ACTIONS, Call
+from .actions import ACTIONS
 from .answers import Arns
-from .parsing import request_object
+from .call import Call
+from .fields import request_object
 from .sigv4 import Credentials, SignatureError, SignedRequest, UnrecognizedClient, signing_region, verify
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jobfn._array_jobs import array_child_views
 from jobfn._aws_batch.answers import (
     JOB_NAME_TAG,
     Arns,
@@ -22,7 +23,7 @@ from jobfn._definitions import JobDefinitions
 from jobfn._errors import DefinitionError, InvalidRequest
 from jobfn._policy import TAGS_ANNOTATION
 from jobfn._queues import KUEUE_QUEUE_LABEL, JobQueue, parse_queues
-from jobfn._status import array_child_views, job_view
+from jobfn._status import job_view
 
 ARNS = Arns("eu-west-1", "123456789012")
 AWS_DEFINITIONS = Path(__file__).parent.parent / "data" / "definitions" / "aws.yaml"

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 
 from jobfn._aws_batch.answers import JOB_NAME_TAG
+from jobfn._aws_batch.fields import decode_token, encode_token
 from jobfn._aws_batch.parsing import (
     arguments_from_parameters,
-    decode_token,
     definition_name,
-    encode_token,
     list_filter,
     split_job_id,
     submission_from_request,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jobfn._aws_batch.actions import Call, describe_job_queues
 from jobfn._aws_batch.answers import Arns
+from jobfn._aws_batch.call import Call
+from jobfn._aws_batch.resources import describe_job_queues
 from jobfn._definitions import JobDefinitions
 from jobfn._queues import DEFAULT_QUEUE_NAME
 

@@ -12,14 +12,9 @@ from jobfn._contract import DEFINITION_REVISION_ANNOTATION, JobSigner
 from jobfn._definitions import JobDefinitions
 from jobfn._errors import ConfigurationError, Forbidden, InvalidRequest
 from jobfn._plan import plan_submission
-from jobfn._registration import (
-    Registration,
-    as_definition,
-    check_may_register,
-    check_within_bounds,
-    read_registration,
-    select_revision,
-)
+from jobfn._registered_template import as_definition
+from jobfn._registration import Registration, check_may_register, check_within_bounds, select_revision
+from jobfn._registration_request import read_registration
 from jobfn._settings import RegistrationPolicy, load_settings
 from jobfn._submission import Overrides, Submission
 
