@@ -23,6 +23,7 @@ from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from jobfn._retention import HOLD_FOREVER
@@ -178,16 +179,27 @@ def test_filters_narrow_the_table_and_a_count_links_to_its_jobs(
     browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
     until(browser, lambda b: listed_jobs(b) == [jobs["failed"]], "only the failed job")
 
-    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=button]").click()  # Clear
+    clear_filters(browser)
     prefix = until(browser, lambda b: b.find_element(By.ID, "filter-name_prefix"), "a cleared form")
     prefix.send_keys("greet-", Keys.ENTER)
     until(browser, lambda b: listed_jobs(b) == [jobs["greet"]], "only the greet job")
 
-    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=button]").click()
+    clear_filters(browser)
     link = until(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#by-queue td[data-group=batch][data-state=RUNNING] a"),
                  "the running count's link")  # fmt: skip
     link.click()
     until(browser, lambda b: listed_jobs(b) == [jobs["running"]], "only batch's running job")
+
+
+def clear_filters(browser: WebDriver) -> None:
+    """Press Clear and wait until the page it leaves is gone.
+
+    The overview is drawn anew on every navigation, so an element found before the old
+    form is detached would go stale under the next keystroke or click.
+    """
+    form = browser.find_element(By.CSS_SELECTOR, "form.filters")
+    form.find_element(By.CSS_SELECTOR, "button[type=button]").click()
+    WebDriverWait(browser, WAIT).until(staleness_of(form), "the filtered page replaced")
 
 
 def test_a_job_page_shows_its_real_log_attempts_and_events(
