@@ -189,6 +189,8 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     if not ours:
         return json_response({"settled": {}}, 200)
     settled = manager.settle_waiting_jobs(only_dependents_of=name) if is_terminal(job) else {}
+    # A failed attempt or a finished child may be what a pod waiting in its gate needs.
+    settled.update({f"pods_{outcome}": count for outcome, count in manager.decide_waiting_pods().items()})
     try:
         view = manager.describe_job(str(name))
     except JobNotFound:
