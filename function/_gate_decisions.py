@@ -28,7 +28,7 @@ from ._contract import (
 )
 from ._failures import failure_of
 from ._gate_state import pod_index
-from ._retry_rules import decide
+from ._retry_rules import LOST_HOST, Failure, decide
 from ._retry_rules import rules_from_text as rules_of
 from ._status import FAILED, SUCCEEDED
 
@@ -102,16 +102,19 @@ def decide_pod(pod: Json, before: Json | None, children: Mapping[str, str | None
         if state != SUCCEEDED:
             return Decision("wait", f"waiting for {child}")
     rules = rules_of(_annotations(pod).get(RETRY_RULES_ANNOTATION))
-    if rules and before is not None and attempt_of(pod) > 1:
-        failure = failure_of(before)
+    if rules and attempt_of(pod) > 1:
+        # A failed pod of an Indexed Job is kept; one gone was deleted: evicted, preempted, its
+        # node lost (the Job controller drops its finalizer once the retry exists).
+        failure = (
+            failure_of(before) if before is not None else Failure(None, "", LOST_HOST.format(node="unknown"))
+        )
         action, rule = decide(rules, failure)
         if action == "EXIT" and rule is not None:
             detail = (
                 f"{failure.status_reason} ({failure.reason})" if failure.reason else failure.status_reason
             )
-            return Decision(
-                "exit", f"evaluateOnExit: {rule.describe()} matched attempt {attempt_of(before)}: {detail}"
-            )
+            number = attempt_of(pod) - 1  # the attempt that failed
+            return Decision("exit", f"evaluateOnExit: {rule.describe()} matched attempt {number}: {detail}")
     return Decision("run")
 
 

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 import requests
 from kubernetes import client
 
 from tests.e2e.test_aws_batch import batch_client, describe, start_aws_function
-from tests.e2e.test_dependencies import settling_pass
+from tests.e2e.test_dependencies import job_changed, settling_pass
 from tests.helpers import FunctionServer, wait_for
 
 REGISTRATION = {"JOBFN_REGISTRATION": "on", "JOBFN_REGISTRATION_IMAGES": "busybox*"}
@@ -183,3 +184,63 @@ def test_rest_depends_on_n_to_n(server: FunctionServer, batch: Any, module_names
         timeout=10,
     )
     assert mismatch.status_code == 400 and "array jobs of this job's size (3)" in mismatch.text
+
+
+def test_a_job_changed_event_decides_a_waiting_child_at_once(
+    server: FunctionServer, batch: Any, api_client: client.ApiClient, module_namespace: str
+) -> None:
+    register(batch, "quick", "true")
+    first = submit(batch, "quick", arrayProperties={"size": 2})
+    second = submit(
+        batch, "quick", arrayProperties={"size": 2}, dependsOn=[{"jobId": first, "type": "N_TO_N"}]
+    )
+    batch_api = client.BatchV1Api(api_client)
+    wait_for(
+        lambda: batch_api.read_namespaced_job(first, module_namespace).status.completion_time, timeout=90
+    )
+    finished = api_client.sanitize_for_serialization(batch_api.read_namespaced_job(first, module_namespace))
+
+    settled = job_changed(server, finished)  # what ApiServerSource sends; no pass runs
+
+    assert settled["pods_run"] == 2
+    wait_for(lambda: describe(batch, second)["status"] == "SUCCEEDED", timeout=90)
+
+
+@pytest.mark.parametrize(
+    "last_rule",
+    [
+        {"onExitCode": "*", "action": "EXIT"},  # compiled: the Job controller matches DisruptionTarget
+        {"onReason": "*", "action": "EXIT"},  # decided by the pass: the evicted pod is gone by then
+    ],
+)
+def test_a_retry_rule_on_a_lost_host_retries_an_evicted_attempt(
+    batch: Any, api_client: client.ApiClient, module_namespace: str, last_rule: dict[str, str]
+) -> None:
+    rules = [{"onStatusReason": "Host EC2*", "action": "RETRY"}, last_rule]
+    script = 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ] || exec sleep 120'
+    register(batch, "evicted", script, 2, rules=rules)
+    job_id = submit(batch, "evicted")
+    core = client.CoreV1Api(api_client)
+    selector = f"batch.kubernetes.io/job-name={job_id}"
+    [pod] = wait_for(lambda: [p for p in core.list_namespaced_pod(module_namespace, label_selector=selector).items
+                              if p.status.phase == "Running"], timeout=60)  # fmt: skip
+
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "deleteOptions": {"gracePeriodSeconds": 1},
+                "metadata": {"name": pod.metadata.name, "namespace": module_namespace}}  # fmt: skip
+    core.create_namespaced_pod_eviction(pod.metadata.name, module_namespace, eviction)
+
+    job = finish_with_passes(batch, module_namespace, job_id)[job_id]
+    assert job["status"] == "SUCCEEDED", job["statusReason"]
+    # The evicted pod is deleted, so only the retry is left to describe.
+    assert logs(api_client, module_namespace, job_id) == ["attempt 2\n"]
+
+
+def test_n_to_n_refusals(batch: Any) -> None:
+    register(batch, "sized", "true")
+    three = submit(batch, "sized", arrayProperties={"size": 3})
+    with pytest.raises(botocore.exceptions.ClientError, match="array jobs of this job's size"):
+        submit(batch, "sized", arrayProperties={"size": 2}, dependsOn=[{"jobId": three, "type": "N_TO_N"}])
+    with pytest.raises(botocore.exceptions.ClientError, match="no job 'nobody'"):
+        submit(batch, "sized", arrayProperties={"size": 2}, dependsOn=[{"jobId": "nobody", "type": "N_TO_N"}])
+    with pytest.raises(botocore.exceptions.ClientError, match="submit an array job"):
+        submit(batch, "sized", dependsOn=[{"jobId": three, "type": "N_TO_N"}])

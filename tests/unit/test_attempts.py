@@ -197,3 +197,12 @@ def test_a_failed_pod_is_spelled_as_aws_reports_the_attempt(status: dict, expect
     problems: list[str] = []
     [lost_host] = read_rules([{"onStatusReason": "Host EC2*", "action": "RETRY"}], "", problems)
     assert lost_host.matches(failure) == ("Host" in expected[2])
+
+
+def test_a_retry_whose_predecessor_is_gone_is_decided_as_after_a_lost_host() -> None:
+    # Failed pods of an Indexed Job are kept; a predecessor gone was deleted (evicted, preempted).
+    rules = json.dumps([{"action": "EXIT", "on_status_reason": "Host EC2*"}])
+    waiting = pod(failures=1, annotations={"jobfn.dev/retry-rules": rules})
+    decision = decide_pod(waiting, predecessor(waiting, [waiting]), {})
+    assert decision.action == "exit"
+    assert decision.reason.endswith("matched attempt 1: Host EC2 (instance unknown) terminated.")
