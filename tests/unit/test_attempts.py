@@ -206,3 +206,27 @@ def test_a_retry_whose_predecessor_is_gone_is_decided_as_after_a_lost_host() -> 
     decision = decide_pod(waiting, predecessor(waiting, [waiting]), {})
     assert decision.action == "exit"
     assert decision.reason.endswith("matched attempt 1: Host EC2 (instance unknown) terminated.")
+
+
+def test_a_multinode_job_is_no_array_and_each_node_is_its_id_and_index() -> None:
+    body = {
+        "jobDefinitionName": "train",
+        "type": "multinode",
+        "nodeProperties": {"numNodes": 2, "mainNode": 0,
+                           "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "busybox"}}]},
+        "retryStrategy": {"attempts": 2},
+    }  # fmt: skip
+    definition = as_definition(read_registration(body), POLICY)
+    submission = Submission("train", batch_environment=True)
+    job = plan_submission(JobDefinitions([definition]), submission, JobSigner("sig"), "jobs").manifest
+
+    env = env_of(job)
+    assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
+    assert env["AWS_BATCH_JOB_ID"] == f"{job['metadata']['name']}#$(AWS_BATCH_JOB_NODE_INDEX)"
+    names = [var["name"] for var in job["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert names.index("AWS_BATCH_JOB_ID") > names.index("AWS_BATCH_JOB_NODE_INDEX")  # expanded from it
+    # retried per node, and a node out of attempts fails the job
+    assert (job["spec"]["backoffLimitPerIndex"], job["spec"]["maxFailedIndexes"]) == (1, 0)
+    view = job_view(job)
+    assert (view.kind, view.array_size) == ("multinode", None)
+    assert [child.name for child in array_child_views(job, [])] == [f"{view.name}#0", f"{view.name}#1"]
