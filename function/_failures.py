@@ -11,6 +11,8 @@ failure the way AWS spells the same event:
                                                  memory usage``; ``Essential container in task exited``
     the container could not start             reason ``CannotStartContainerError: <message>``;
                                                  status reason ``Task failed to start``
+    the pod's activeDeadlineSeconds passed    reason ``DeadlineExceeded``; ``Job attempt duration
+                                                 exceeded timeout``
     the container exited non-zero             no reason; ``Essential container in task exited``
     the pod failed otherwise                  the pod's reason; ``<reason>: <message>``
 
@@ -29,6 +31,7 @@ CONTAINER_EXITED = "Essential container in task exited"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 CANNOT_START = "CannotStartContainerError"
 FAILED_TO_START = "Task failed to start"
+TIMED_OUT = "Job attempt duration exceeded timeout"
 _NOT_STARTED = {"ContainerCannotRun", "StartError", "CreateContainerError", "RunContainerError"}
 
 Json = Mapping[str, Any]
@@ -52,6 +55,8 @@ def failure_of(pod: Json) -> Failure:
         node = (pod.get("spec") or {}).get("nodeName") or "unknown"
         reason = str(status.get("reason") or disruption.get("reason") or "")
         return Failure(exit_code, reason, LOST_HOST.format(node=node))
+    if status.get("reason") == "DeadlineExceeded":  # the pod's own activeDeadlineSeconds passed
+        return Failure(exit_code, "DeadlineExceeded", TIMED_OUT)
     container_reason = str(terminated.get("reason") or "")
     if container_reason == "OOMKilled":
         return Failure(exit_code, OUT_OF_MEMORY, CONTAINER_EXITED)
