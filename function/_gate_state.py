@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._attempts import FAILURE_COUNT_ANNOTATION
+from ._attempts import ARRAY, FAILURE_COUNT_ANNOTATION, job_kind
 from ._contract import (
     DECISION_ANNOTATION,
     DECISION_REASON_ANNOTATION,
@@ -61,3 +61,15 @@ def n_to_n_dependencies(job: Json) -> list[str]:
     except ValueError:
         return []
     return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def may_free_a_waiting_pod(job: Json) -> bool:
+    """Whether a change of ``job`` may be what a pod waiting in its gate needs: a failed attempt
+    under rules for the pass, or a finished child an N_TO_N child may wait for."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
+    if (template.get("annotations") or {}).get(RETRY_RULES_ANNOTATION) and status.get("failed"):
+        return True
+    return job_kind(job) == ARRAY and bool(
+        status.get("completedIndexes") or status.get("failedIndexes") or status.get("failed")
+    )

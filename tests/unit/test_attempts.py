@@ -233,3 +233,15 @@ def test_a_multinode_job_is_no_array_and_each_node_is_its_id_and_index() -> None
     view = job_view(job)
     assert (view.kind, view.array_size) == ("multinode", None)
     assert [child.name for child in array_child_views(job, [])] == [f"{view.name}#0", f"{view.name}#1"]
+
+
+def test_only_a_change_that_may_free_a_waiting_pod_makes_the_function_look_for_one() -> None:
+    from jobfn._gate_state import may_free_a_waiting_pod
+
+    plain = planned(attempts=3)
+    assert not may_free_a_waiting_pod({**plain, "status": {"failed": 1}})  # the Job controller decides
+    ruled = planned(attempts=3, rules=[{"onReason": "OutOfMemory*", "action": "EXIT"}])
+    assert not may_free_a_waiting_pod(ruled)
+    assert may_free_a_waiting_pod({**ruled, "status": {"failed": 1}})
+    array = planned(size=2)
+    assert may_free_a_waiting_pod({**array, "status": {"completedIndexes": "0"}})
