@@ -1,4 +1,5 @@
-"""An array (Indexed) job's children: one state per index, each ``<job>:<index>``.
+"""An array job's children, one state per index, each ``<job>:<index>``; a multi-node job's
+nodes, ``<job>#<index>``, alike.
 
 Pure, like ``_status``, which it builds on: an index's state comes from the Job's record
 of finished indexes first, then from the pods running it, then from the job as a whole.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ._attempts import ARRAY, MULTINODE, job_kind
+from ._gate_state import decided_exit, pod_index
 from ._status import (
     FAILED,
     PENDING,
@@ -20,7 +23,6 @@ from ._status import (
     attempts,
     exit_codes,
     job_view,
-    pod_index,
     pod_view,
     state_from_pods,
     unix_time,
@@ -39,15 +41,18 @@ def index_set(text: str | None) -> set[int]:
 
 
 def array_child_views(job: Json, pods: Sequence[Json]) -> list[JobView]:
-    """One view per index of an array (Indexed) job, named ``<job>:<index>``; [] otherwise.
+    """One view per index of an array job (``<job>:<index>``) or node of a multi-node job
+    (``<job>#<index>``); [] for a single job.
 
     An index's state comes from the Job's record of finished indexes first (pods of
     finished indexes may already be gone), then from the pods running it, then from
     the job as a whole: a failed or terminated job fails every unfinished index.
     """
     spec = job.get("spec") or {}
-    if spec.get("completionMode") != "Indexed":
+    kind = job_kind(job)
+    if kind not in (ARRAY, MULTINODE):
         return []
+    separator = ":" if kind == ARRAY else "#"
     parent = job_view(job, pods)
     status = job.get("status") or {}
     completed = index_set(status.get("completedIndexes"))
@@ -68,7 +73,7 @@ def array_child_views(job: Json, pods: Sequence[Json]) -> list[JobView]:
         children.append(
             replace(
                 parent,
-                name=f"{parent.name}:{index}",
+                name=f"{parent.name}{separator}{index}",
                 state=state,
                 reason=reason,
                 started=min((t for t in started if t is not None), default=None),
@@ -92,6 +97,9 @@ def _index_state(
     if index in completed:
         return SUCCEEDED, "Completed"
     if index in failed:
+        decided = decided_exit(pods)
+        if decided:
+            return FAILED, decided
         codes = sorted({code for code in exit_codes(pods) if code})
         detail = f"; exit code(s) {', '.join(map(str, codes))}" if codes else ""
         return FAILED, f"Failed: index {index} used up its retries{detail}"

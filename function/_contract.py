@@ -40,6 +40,23 @@ AWS_JOB_NAME_TAG = ANNOTATION_PREFIX + "aws-job-name"
 #: On a job still waiting for its dependencies (the pass lists jobs by it).
 WAITING_LABEL = ANNOTATION_PREFIX + "waiting"
 CALLER_ANNOTATION = ANNOTATION_PREFIX + "submitted-by"
+#: A Job that runs Indexed without being an array: ``single`` (so its attempts are counted) or
+#: ``multinode`` (one index per node).
+JOB_KIND_ANNOTATION = ANNOTATION_PREFIX + "kind"
+#: The share of its vCPUs a registered definition's job requests (the operator's overcommit).
+CPU_REQUEST_RATIO_ANNOTATION = ANNOTATION_PREFIX + "cpu-request-ratio"
+#: The pod label of a multi-node job's nodes (the jobfn-nodes Service selects it).
+MULTINODE_LABEL = ANNOTATION_PREFIX + "multinode"
+#: The pod label of pods whose gate waits for a decision of the pass (``_attempts``).
+GATE_LABEL = ANNOTATION_PREFIX + "gate"
+#: On a waiting pod: the pass's decision (run or exit) and why.
+DECISION_ANNOTATION = ANNOTATION_PREFIX + "decision"
+DECISION_REASON_ANNOTATION = ANNOTATION_PREFIX + "decision-reason"
+#: On a pod: the evaluateOnExit rules the pass decides, and the jobs its index waits for (N_TO_N).
+RETRY_RULES_ANNOTATION = ANNOTATION_PREFIX + "retry-rules"
+N_TO_N_ANNOTATION = ANNOTATION_PREFIX + "n-to-n"
+#: The scheduling gate an N_TO_N child's pod is created with, removed once it may run.
+SCHEDULING_GATE = ANNOTATION_PREFIX + "n-to-n"
 QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
 
 #: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.

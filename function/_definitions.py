@@ -25,6 +25,7 @@ import yaml
 from ._contract import is_label_value
 from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 from ._queues import JobQueues, parse_queues
+from ._retry_rules import RetryRule
 from ._submission import OVERRIDE_NAMES
 from ._templating import JobTemplate, Template
 
@@ -79,6 +80,10 @@ class JobDefinition:
     """Most CPU a container may ask for, overrides included (a registered definition's bound)."""
     max_memory_bytes: int | None = None
     """Most memory a container may ask for, overrides included (a registered definition's bound)."""
+    retry_rules: tuple[RetryRule, ...] = ()
+    """AWS Batch's evaluateOnExit of a registered definition (a submission's own replace them)."""
+    cpu_request_ratio: Decimal | None = None
+    """The share of its CPU a registered definition's containers request (the operator's overcommit)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(self.schema()))

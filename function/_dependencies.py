@@ -52,10 +52,14 @@ def check_dependencies(dependencies: Sequence[Dependency], own_name: str | None 
     if len(dependencies) > MAX_DEPENDENCIES:
         raise InvalidRequest(f"dependsOn: at most {MAX_DEPENDENCIES} jobs, not {len(dependencies)}")
     for dependency in dependencies:
-        if dependency.type == N_TO_N:
-            raise InvalidRequest("dependsOn: N_TO_N (child i waits for child i) is not supported yet")
-        if dependency.type not in (None, SEQUENTIAL):
+        if dependency.type not in (None, SEQUENTIAL, N_TO_N):
             raise InvalidRequest(f"dependsOn: type {str(dependency.type)[:20]!r} is not N_TO_N or SEQUENTIAL")
+        if dependency.type == N_TO_N and not dependency.job:
+            raise InvalidRequest(
+                "dependsOn: N_TO_N needs the jobId of the array job whose children to wait for"
+            )
+        if dependency.job and dependency.job == own_name:
+            raise InvalidRequest("dependsOn: a job cannot depend on itself")
 
 
 def sequential(dependencies: Sequence[Dependency]) -> bool:
@@ -65,8 +69,13 @@ def sequential(dependencies: Sequence[Dependency]) -> bool:
 
 
 def waits_on(dependencies: Sequence[Dependency]) -> list[str]:
-    """The names of the jobs to wait for, each once, in the order given."""
-    return list(dict.fromkeys(d.job for d in dependencies if d.job))
+    """The names of the jobs to wait for as a whole, each once, in the order given."""
+    return list(dict.fromkeys(d.job for d in dependencies if d.job and d.type != N_TO_N))
+
+
+def n_to_n(dependencies: Sequence[Dependency]) -> list[str]:
+    """The array jobs whose child i each child i waits for (AWS's N_TO_N), each once."""
+    return list(dict.fromkeys(d.job for d in dependencies if d.job and d.type == N_TO_N))
 
 
 def mark_waiting(job: dict[str, Any], dependencies: Sequence[Dependency]) -> None:

@@ -30,6 +30,7 @@ from werkzeug.datastructures import Headers
 
 from ._auth import caller_fields
 from ._errors import InvalidArguments, InvalidRequest, JobNotFound, MethodNotAllowed, UnsupportedMediaType
+from ._gate_state import may_free_a_waiting_pod
 from ._service import Service
 from ._state_events import state_change, unannounced_state
 from ._status import is_terminal
@@ -189,6 +190,8 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     if not ours:
         return json_response({"settled": {}}, 200)
     settled = manager.settle_waiting_jobs(only_dependents_of=name) if is_terminal(job) else {}
+    if may_free_a_waiting_pod(job):  # a failed attempt, or a finished child an N_TO_N child waits for
+        settled.update({f"pods_{outcome}": count for outcome, count in manager.decide_waiting_pods().items()})
     try:
         view = manager.describe_job(str(name))
     except JobNotFound:

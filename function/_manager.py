@@ -26,10 +26,9 @@ from ._contract import (
     TERMINATION_REASON_ANNOTATION,
     JobSigner,
 )
+from ._decisions import GateDecider
 from ._definitions import JobDefinition, JobDefinitions
-from ._dependencies import (
-    is_waiting,
-)
+from ._dependencies import is_waiting
 from ._errors import (
     AlreadyExists,
     Conflict,
@@ -40,7 +39,7 @@ from ._errors import (
     TooManyRequests,
 )
 from ._kube import KubeApi
-from ._plan import JobPlan, plan_submission
+from ._plan import DEFAULT_GATE_IMAGE, JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
 from ._settling import DependencySettler
@@ -96,16 +95,17 @@ class JobManager:
         definitions: DefinitionsSource,
         api: KubeApi | None = None,
         pre_create: PreCreateHook | None = None,
+        gate_image: str = DEFAULT_GATE_IMAGE,
     ) -> None:
         self.namespace = namespace
+        self.gate_image = gate_image
         self.signer = signer
         self.definitions = definitions
         self.store = JobStore(api or KubeApi.from_environment(), namespace, signer)
         self.pre_create = pre_create
         self._cap_lock = threading.Lock()
-        # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
-        # releases its dependents even before the Job controller marks it Complete.
-        self.settler = DependencySettler(self.store, lambda name: self.describe_job(name).state)
+        self.settler = DependencySettler(self.store, self.describe_job)
+        self.decider = GateDecider(self.store)
 
     # --- submitting -----------------------------------------------------------------------
     def create_job(self, job_definition_name: str, template_args: Mapping[str, Any] | None = None) -> str:
@@ -118,8 +118,10 @@ class JobManager:
         definitions = self.definitions.current()
         if definition is not None:
             definitions = JobDefinitions([definition], definitions.queues)
-        plan = plan_submission(definitions, submission, self.signer, self.namespace)
-        states = self.settler.dependency_states(submission.depends_on)
+        plan = plan_submission(
+            definitions, submission, self.signer, self.namespace, gate_image=self.gate_image
+        )
+        states = self.settler.dependency_states(submission.depends_on, plan.manifest)
         manifest = plan.manifest
         if self.pre_create is not None:
             manifest = self.pre_create(manifest) or manifest
@@ -178,6 +180,10 @@ class JobManager:
     def settle_waiting_jobs(self, only_dependents_of: str | None = None) -> dict[str, int]:
         """Release or fail each job waiting for dependencies that have finished; counts by outcome."""
         return self.settler.settle_waiting(only_dependents_of)
+
+    def decide_waiting_pods(self) -> dict[str, int]:
+        """Decide each pod waiting in its gate (``_decisions``); counts by outcome."""
+        return self.decider.decide_waiting()
 
     # --- reading --------------------------------------------------------------------------
     def fetch_jobs(

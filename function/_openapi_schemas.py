@@ -125,8 +125,16 @@ def component_schemas() -> dict[str, Schema]:
             "overrides": {"type": "object", "description": "The overrides it was submitted with"},
             "depends_on": {
                 "type": "array",
-                "items": {"type": "string"},
-                "description": "The jobs it waits (or waited) for",
+                "items": {
+                    "anyOf": [
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "properties": {"job": {"type": "string"}, "type": {"type": "string"}},
+                        },
+                    ]
+                },
+                "description": "The jobs it waits (or waited) for; {job, type: N_TO_N} for child-by-child",
             },
             "pods": {"type": "array", "items": pod, "description": "Only when one job is described"},
             "attempts": {
@@ -231,7 +239,7 @@ def component_schemas() -> dict[str, Schema]:
                                 "additionalProperties": False,
                                 "properties": {
                                     "job": {"type": "string"},
-                                    "type": {"type": "string", "enum": ["SEQUENTIAL"]},
+                                    "type": {"type": "string", "enum": ["SEQUENTIAL", "N_TO_N"]},
                                 },
                             },
                         ]

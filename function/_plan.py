@@ -12,13 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._attempts import ARRAY, job_kind, shape_attempts
 from ._contract import JobSigner, keyed_job_name, random_job_name
 from ._definitions import JobDefinition, JobDefinitions
-from ._dependencies import waits_on
+from ._dependencies import n_to_n, sequential, waits_on
 from ._errors import DefinitionError, InvalidRequest
 from ._policy import add_batch_environment, check_caller_allowed, check_labels, shape_job
 from ._queues import place
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, Submission
+
+#: The image of the gate init container (``_attempts``): any with a POSIX sh, sed and sleep.
+DEFAULT_GATE_IMAGE = "busybox:1.36"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ def plan_submission(
     signer: JobSigner,
     namespace: str,
     random_name: Callable[[str], str] = random_job_name,
+    gate_image: str = DEFAULT_GATE_IMAGE,
 ) -> JobPlan:
     """The Job ``submission`` asks for, or the 4xx error saying everything wrong with it.
 
@@ -73,9 +78,21 @@ def plan_submission(
         queue.apply(manifest)
     environments = definitions.queues.placement(queue)
     place(manifest, environments)
+    n_to_n_jobs = n_to_n(submission.depends_on)
+    if n_to_n_jobs and job_kind(manifest) != ARRAY:
+        raise InvalidRequest("dependsOn: N_TO_N makes each child wait for the same child of another array "
+                             "job; submit an array job (arrayProperties.size)")  # fmt: skip
+    shape_attempts(
+        manifest,
+        rules=submission.overrides.retry_rules or definition.retry_rules,
+        n_to_n=n_to_n_jobs,
+        sequential=sequential(submission.depends_on),
+        batch=submission.batch_environment,
+        gate_image=gate_image,
+    )
     if submission.batch_environment:
         first = environments[0].name if environments else None
-        add_batch_environment(manifest["spec"], manifest["metadata"]["name"], submission.queue, first)
+        add_batch_environment(manifest, submission.queue, first)
     return JobPlan(definition, manifest)
 
 

@@ -15,10 +15,12 @@ from dataclasses import asdict, is_dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ._attempts import ARRAY, MULTINODE, job_kind
 from ._contract import (
     ANNOTATION_PREFIX,
     ARGUMENTS_ANNOTATION,
     CALLER_ANNOTATION,
+    CPU_REQUEST_RATIO_ANNOTATION,
     DEFINITION_REVISION_ANNOTATION,
     DELETION_TIME_ANNOTATION,
     IDEMPOTENCY_KEY_ANNOTATION,
@@ -33,8 +35,7 @@ from ._contract import (
 from ._definitions import JobDefinition
 from ._dependencies import check_dependencies, mark_waiting
 from ._errors import DefinitionError, Forbidden, InvalidRequest
-from ._retry_rules import apply_rules
-from ._status import COMPLETION_INDEX_ANNOTATION
+from ._gate_state import COMPLETION_INDEX_ANNOTATION
 from ._submission import Overrides, Submission
 
 #: Without a definition's own bound, the largest array a caller may ask for (as AWS Batch).
@@ -129,8 +130,21 @@ def shape_job(
         check_dependencies(submission.depends_on)
         mark_waiting(job, submission.depends_on)
     check_resource_bounds(spec, definition)
+    if definition.cpu_request_ratio is not None:
+        _scale_cpu_requests(spec, definition.cpu_request_ratio)
+        annotations[CPU_REQUEST_RATIO_ANNOTATION] = str(definition.cpu_request_ratio)
     _stringify_string_fields(spec)
     return job
+
+
+def _scale_cpu_requests(spec: Mapping[str, Any], ratio: Decimal) -> None:
+    """Request ``ratio`` of each container's CPU (whole millicores, at least 1): the operator's
+    overcommit of registered definitions, whose bounds apply to the vCPUs as asked."""
+    for container in _containers(spec):
+        requests = (container.get("resources") or {}).get("requests") or {}
+        amount = parse_quantity(requests.get("cpu"))
+        if amount is not None:
+            requests["cpu"] = f"{max(1, int(amount * ratio * 1000))}m"
 
 
 def _as_string(value: Any) -> str:
@@ -160,31 +174,36 @@ def _stringify_string_fields(spec: dict[str, Any]) -> None:
                 variable["value"] = _as_string(variable["value"])
 
 
-def add_batch_environment(
-    spec: dict[str, Any], name: str, queue: str | None, compute_environment: str | None
-) -> None:
-    """AWS Batch's variables in every container: the job's id (an array child's ``<id>:<index>``),
-    the child's index, the queue and the first compute environment it may run in. A variable
-    the template sets itself is left as it is."""
-    variables: list[dict[str, Any]] = []
-    if spec.get("completionMode") == "Indexed":
+def add_batch_environment(job: dict[str, Any], queue: str | None, compute_environment: str | None) -> None:
+    """AWS Batch's variables in every container: the job's id (an array child's ``<id>:<index>``, a
+    node's ``<id>#<index>``), the child's index, the queue and the first compute environment it may
+    run in. A variable the template sets itself is left as it is."""
+    spec, name = job["spec"], job["metadata"]["name"]
+    kind = job_kind(job)
+    first: list[dict[str, Any]] = []
+    last: list[dict[str, Any]] = []
+    if kind == ARRAY:
         index_field = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
-        variables.append(
+        first.append(
             {"name": "AWS_BATCH_JOB_ARRAY_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index_field}}}
         )
-        variables.append({"name": "AWS_BATCH_JOB_ID", "value": f"{name}:$(AWS_BATCH_JOB_ARRAY_INDEX)"})
+        first.append({"name": "AWS_BATCH_JOB_ID", "value": f"{name}:$(AWS_BATCH_JOB_ARRAY_INDEX)"})
+    elif kind == MULTINODE:  # after the node's own variables, which it refers to
+        last.append({"name": "AWS_BATCH_JOB_ID", "value": f"{name}#$(AWS_BATCH_JOB_NODE_INDEX)"})
     else:
-        variables.append({"name": "AWS_BATCH_JOB_ID", "value": name})
+        first.append({"name": "AWS_BATCH_JOB_ID", "value": name})
     if queue is not None:
-        variables.append({"name": "AWS_BATCH_JQ_NAME", "value": queue})
+        first.append({"name": "AWS_BATCH_JQ_NAME", "value": queue})
     if compute_environment is not None:
-        variables.append({"name": "AWS_BATCH_CE_NAME", "value": compute_environment})
+        first.append({"name": "AWS_BATCH_CE_NAME", "value": compute_environment})
     for container in _containers(spec):
         given = container.get("env")
         env: list[Any] = given if isinstance(given, list) else []
         own = {item.get("name") for item in env if isinstance(item, dict)}
         # First, so the template's own values may refer to them as $(AWS_BATCH_JOB_ID).
-        container["env"] = [v for v in variables if v["name"] not in own] + env
+        container["env"] = (
+            [v for v in first if v["name"] not in own] + env + [v for v in last if v["name"] not in own]
+        )
 
 
 def _containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -226,17 +245,15 @@ def apply_overrides(spec: dict[str, Any], overrides: Overrides, definition: JobD
         if not 0 <= overrides.retries <= _MAX_RETRIES:
             raise InvalidRequest(f"retries must be between 0 and {_MAX_RETRIES}, not {overrides.retries}")
         spec["backoffLimit"] = overrides.retries
-    if overrides.retry_rules:
-        if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") != "Never":
-            raise InvalidRequest(f"definition '{definition.name}' restarts failed containers in place "
-                                 "(restartPolicy is not Never), so retry rules cannot apply to it")  # fmt: skip
-        apply_rules(spec, overrides.retry_rules, int(spec.get("backoffLimit", 6)))
     container = _containers(spec)[0]
     if overrides.command is not None:
         if not overrides.command or not all(isinstance(part, str) for part in overrides.command):
             raise InvalidRequest("command must be a non-empty list of strings")
-        container["command"] = list(overrides.command)
+        # A container given only args (a registered definition: AWS's command is the image's CMD)
+        # keeps its image's entrypoint; one given a command has it replaced.
+        field_name = "args" if "args" in container and "command" not in container else "command"
         container.pop("args", None)
+        container[field_name] = list(overrides.command)
     if overrides.environment is not None:
         _override_environment(container, overrides.environment)
     if overrides.resources is not None:

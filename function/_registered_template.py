@@ -11,17 +11,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from ._contract import JOB_NAME_POD_LABEL
+from ._contract import JOB_NAME_POD_LABEL, MULTINODE_LABEL
 from ._definitions import JobDefinition
+from ._gate_state import COMPLETION_INDEX_ANNOTATION
 from ._registration import REF, Registration, check_within_bounds
-from ._retry_rules import apply_rules
 from ._settings import RegistrationPolicy
-from ._status import COMPLETION_INDEX_ANNOTATION
 
 #: The headless Service a multi-node job's pods are named under (deploy/components/registration).
 NODES_SERVICE = "jobfn-nodes"
-#: The pod label that Service selects.
-MULTINODE_LABEL = "jobfn.dev/multinode"
 
 
 class RegisteredTemplate:
@@ -38,7 +35,7 @@ class RegisteredTemplate:
         command = [_substitute(arg, values) for arg in r.command]
         container: dict[str, Any] = {"name": "main", "image": r.image, "imagePullPolicy": "IfNotPresent"}
         if command:
-            container["command"] = command
+            container["args"] = command  # AWS's command is the image's CMD: its ENTRYPOINT still runs
         if r.environment:
             container["env"] = [{"name": k, "value": v} for k, v in r.environment.items()]
         resources = _pod_resources(r.vcpus, r.memory_mib)
@@ -50,16 +47,20 @@ class RegisteredTemplate:
         if r.user is not None:
             security["runAsUser"] = r.user
         container["securityContext"] = security
-        if r.mount_points:
-            container["volumeMounts"] = [
-                {"name": v, "mountPath": p, "readOnly": ro} for v, p, ro in r.mount_points
-            ]
+        mounts = [{"name": v, "mountPath": p, "readOnly": ro} for v, p, ro in r.mount_points]
+        volumes: list[dict[str, Any]] = [{"name": name, "emptyDir": {}} for name in r.volumes]
+        shm = "/dev/shm"  # noqa: S108 - the container's shared memory, not a file of this process
+        in_memory = [(shm, r.shared_memory_mib)] if r.shared_memory_mib is not None else []
+        for number, (path, mib) in enumerate([*in_memory, *r.tmpfs]):
+            name = f"jobfn-memory-{number}"  # 'jobfn-' names are refused to registrations
+            volumes.append({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": f"{mib}Mi"}})
+            mounts.append({"name": name, "mountPath": path})
+        if mounts:
+            container["volumeMounts"] = mounts
         pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-        if r.volumes:
-            pod["volumes"] = [{"name": name, "emptyDir": {}} for name in r.volumes]
+        if volumes:
+            pod["volumes"] = volumes
         spec: dict[str, Any] = {"backoffLimit": r.attempts - 1, "template": {"spec": pod}}
-        if r.retry_rules:
-            apply_rules(spec, r.retry_rules, r.attempts - 1)
         if r.timeout_seconds is not None:
             # AWS times each attempt; a Job's deadline covers all of them, so it allows every attempt its time.
             spec["activeDeadlineSeconds"] = r.timeout_seconds * r.attempts
@@ -127,6 +128,8 @@ def as_definition(registration: Registration, policy: RegistrationPolicy) -> Job
         max_cpu=policy.max_vcpus,
         max_memory_bytes=policy.max_memory_mib * 2**20,
         revision=registration.revision,
+        retry_rules=registration.retry_rules,
+        cpu_request_ratio=policy.cpu_request_ratio if policy.cpu_request_ratio != 1 else None,
         allowed_overrides=frozenset(
             {"timeout", "retries", "command", "environment", "resources", "array_size"}
         ),

@@ -55,6 +55,14 @@ class Registration:
     num_nodes: int = 0
     """A multi-node parallel definition's nodes (0: a single container job)."""
     main_node: int = 0
+    privileged: bool = False
+    """As registered; never granted: refused unless the operator lets it run unprivileged."""
+    shared_memory_mib: int | None = None
+    """linuxParameters.sharedMemorySize: a memory-backed /dev/shm of this size."""
+    tmpfs: tuple[tuple[str, int], ...] = ()
+    """linuxParameters.tmpfs: (container path, MiB), memory-backed scratch directories."""
+    log_driver: str | None = None
+    """logConfiguration.logDriver as registered (only ``awslogs``, AWS's default, is accepted)."""
 
     # --- the stored record (a ConfigMap's data) and AWS's JobDefinition ----------------
     def container_properties(self) -> dict[str, Any]:
@@ -74,6 +82,17 @@ class Registration:
             {"sourceVolume": v, "containerPath": p, "readOnly": ro} for v, p, ro in self.mount_points
         ]
         properties.update(self.roles)
+        if self.privileged:
+            properties["privileged"] = True
+        linux: dict[str, Any] = {}
+        if self.shared_memory_mib is not None:
+            linux["sharedMemorySize"] = self.shared_memory_mib
+        if self.tmpfs:
+            linux["tmpfs"] = [{"containerPath": path, "size": size} for path, size in self.tmpfs]
+        if linux:
+            properties["linuxParameters"] = linux
+        if self.log_driver is not None:
+            properties["logConfiguration"] = {"logDriver": self.log_driver}
         return properties
 
     def to_request(self) -> dict[str, Any]:
@@ -138,6 +157,9 @@ def check_within_bounds(registration: Registration, policy: RegistrationPolicy) 
         problems.append(
             f"containerProperties MEMORY: at most {policy.max_memory_mib} MiB, not {registration.memory_mib}"
         )
+    if registration.privileged and policy.privileged != "unprivileged":
+        problems.append("containerProperties.privileged: privileged containers are never run; the operator may "
+                        "let such definitions run without privileges (JOBFN_REGISTRATION_PRIVILEGED=unprivileged)")  # fmt: skip
     if registration.timeout_seconds is not None and registration.timeout_seconds > policy.max_timeout_seconds:
         problems.append(f"timeout.attemptDurationSeconds: at most {policy.max_timeout_seconds}")
     if problems:

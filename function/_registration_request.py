@@ -29,12 +29,13 @@ _REFUSED_FIELDS = {
 }
 _CONTAINER_FIELDS = frozenset(
     {"image", "command", "environment", "resourceRequirements", "vcpus", "memory", "jobRoleArn",
-     "executionRoleArn", "readonlyRootFilesystem", "privileged", "user", "volumes", "mountPoints"}
+     "executionRoleArn", "readonlyRootFilesystem", "privileged", "user", "volumes", "mountPoints",
+     "linuxParameters", "logConfiguration"}
 )  # fmt: skip
+#: What of linuxParameters maps onto a pod: memory-backed scratch directories.
+_LINUX_FIELDS = frozenset({"sharedMemorySize", "tmpfs", "devices"})
 _REFUSED_CONTAINER_FIELDS = {
     "ulimits": "Kubernetes sets no per-container ulimits",
-    "linuxParameters": "Linux parameters (devices, tmpfs, swap) do not map onto a pod",
-    "logConfiguration": "logs are the pod's own; read them with GetJobLogs-style GET /jobs/<id>/logs",
     "secrets": "mount Kubernetes Secrets through a file definition instead",
     "instanceType": "Kubernetes schedules on its nodes; ask for resources instead",
     "networkConfiguration": "Fargate networking does not apply",
@@ -163,8 +164,9 @@ def _container(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
             environment[variable] = value
     vcpus, memory = _resources(raw, problems)
     privileged = raw.get("privileged", False)
-    if privileged is not False:
-        problems.append("containerProperties.privileged: privileged containers are never run")
+    if not isinstance(privileged, bool):
+        problems.append("containerProperties.privileged: must be true or false")
+        privileged = False
     read_only = raw.get("readonlyRootFilesystem", False)
     if not isinstance(read_only, bool):
         problems.append("containerProperties.readonlyRootFilesystem: must be true or false")
@@ -180,10 +182,13 @@ def _container(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
         if "host" in volume or "efsVolumeConfiguration" in volume:
             problems.append("containerProperties.volumes: host and EFS volumes are refused; a volume with only a "
                             "name is an empty scratch directory")  # fmt: skip
-        elif not isinstance(volume.get("name"), str) or not _VOLUME_NAME.match(volume["name"]):
-            problems.append(
-                "containerProperties.volumes: each needs a name of lower-case letters, digits and '-'"
-            )
+        elif (
+            not isinstance(volume.get("name"), str)
+            or not _VOLUME_NAME.match(volume["name"])
+            or volume["name"].startswith("jobfn-")
+        ):
+            problems.append("containerProperties.volumes: each needs a name of lower-case letters, digits and "
+                            "'-' (not starting with 'jobfn-', which jobfn's own volumes use)")  # fmt: skip
         else:
             volumes.append(volume["name"])
     mounts = []
@@ -203,6 +208,9 @@ def _container(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
         key: str(raw[key]) for key in ("jobRoleArn", "executionRoleArn") if isinstance(raw.get(key), str)
     }
     return {
+        **_linux_parameters(raw.get("linuxParameters"), problems),
+        "log_driver": _log_driver(raw.get("logConfiguration"), problems),
+        "privileged": privileged,
         "image": image,
         "command": tuple(command),
         "environment": environment,
@@ -214,6 +222,58 @@ def _container(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
         "mount_points": tuple(mounts),
         "roles": roles,
     }
+
+
+def _linux_parameters(raw: Any, problems: list[str]) -> dict[str, Any]:
+    """``sharedMemorySize`` and ``tmpfs`` (MiB) become memory-backed scratch directories; no devices."""
+    where = "containerProperties.linuxParameters"
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: must be an object")
+        return {}
+    for key in raw:
+        if key not in _LINUX_FIELDS:
+            problems.append(f"{where}.{str(key)[:40]}: does not map onto a pod (it maps sharedMemorySize, "
+                            "tmpfs and an empty devices list)")  # fmt: skip
+    if raw.get("devices"):
+        problems.append(f"{where}.devices: host devices are never passed to a container")
+    shared = raw.get("sharedMemorySize")
+    if shared is not None and (isinstance(shared, bool) or not isinstance(shared, int) or shared < 1):
+        problems.append(f"{where}.sharedMemorySize: a whole number of MiB, 1 or more")
+        shared = None
+    tmpfs = []
+    for mount in raw.get("tmpfs") or []:
+        path, size = (mount.get("containerPath"), mount.get("size")) if isinstance(mount, Mapping) else (0, 0)
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or isinstance(size, bool)
+            or not (isinstance(size, int) and size > 0)
+        ):
+            problems.append(f"{where}.tmpfs: each needs an absolute containerPath and a size in MiB")
+        elif mount.get("mountOptions"):
+            problems.append(f"{where}.tmpfs: mountOptions do not map onto a pod's volume")
+        else:
+            tmpfs.append((path, size))
+    return {"shared_memory_mib": shared, "tmpfs": tuple(tmpfs)}
+
+
+def _log_driver(raw: Any, problems: list[str]) -> str | None:
+    """AWS's default driver (``awslogs``, no options) is accepted: a pod's log is its own, read through
+    jobfn; any other driver or option would be ignored, so it is refused."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, Mapping)
+        or raw.get("logDriver") != "awslogs"
+        or raw.get("options")
+        or (raw.get("secretOptions"))
+    ):
+        problems.append("containerProperties.logConfiguration: only the awslogs driver without options maps "
+                        "(a pod's log is its own; read it with GET /jobs/<id>/logs)")  # fmt: skip
+        return None
+    return "awslogs"
 
 
 def _resources(raw: Mapping[str, Any], problems: list[str]) -> tuple[Decimal | None, int | None]:

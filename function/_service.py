@@ -104,6 +104,7 @@ class Service:
                     signer=JobSigner(self.settings.signature),
                     definitions=self._definitions,
                     api=api,
+                    gate_image=self.settings.gate_image,
                 )
             return self._manager
 

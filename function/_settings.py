@@ -38,6 +38,13 @@ class RegistrationPolicy:
     namespace: str | None = None
     """Where the revisions are kept; None: the jobs namespace. A namespace of their own keeps
     the function's write access to ConfigMaps away from the operator's definitions."""
+    cpu_request_ratio: Decimal = Decimal(1)
+    """The share of a registered definition's vCPUs its containers request from the scheduler
+    (``JOBFN_REGISTRATION_CPU_REQUEST_RATIO``, 0 to 1): below 1 overcommits, as engines ask for
+    whole vCPUs (TorchX at least 1 per node) that small jobs do not use."""
+    privileged: str = "refuse"
+    """``privileged: true`` is refused (``refuse``) or registered and run without privileges
+    (``unprivileged``: for engines that always ask for it, as Snakemake's executor does)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class Settings:
     """The account in the ARNs the AWS Batch API answers with (``JOBFN_AWS_ACCOUNT_ID``)."""
     registration: RegistrationPolicy = field(default_factory=RegistrationPolicy)
     """What RegisterJobDefinition may register (``JOBFN_REGISTRATION*``; off by default)."""
+    gate_image: str = "busybox:1.36"
+    """The image of the init container counting attempts and holding pods for a decision
+    (``JOBFN_GATE_IMAGE``): any image with a POSIX sh, sed and sleep."""
 
 
 def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
@@ -161,7 +171,26 @@ def read_registration_policy(env: Mapping[str, str]) -> RegistrationPolicy:
         ),
         allowed_subjects=_names(env.get("JOBFN_REGISTRATION_SUBJECTS", "")),
         namespace=env.get("JOBFN_REGISTRATION_NAMESPACE") or None,
+        privileged=_choice(env, "JOBFN_REGISTRATION_PRIVILEGED", ("refuse", "unprivileged")),
+        cpu_request_ratio=_parse(
+            env, "JOBFN_REGISTRATION_CPU_REQUEST_RATIO", _ratio, defaults.cpu_request_ratio
+        ),
     )
+
+
+def _ratio(raw: str) -> Decimal:
+    value = positive_decimal(raw)
+    if value > 1:
+        raise ValueError("must be at most 1")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset); ConfigurationError naming them otherwise."""
+    value = (env.get(name) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value[:20]!r} is invalid: use {' or '.join(map(repr, choices))}")
+    return value
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -196,4 +225,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_secret_access_key=secret_access_key,
         aws_account_id=account_id,
         registration=read_registration_policy(env),
+        gate_image=env.get("JOBFN_GATE_IMAGE") or Settings.gate_image,
     )

@@ -16,6 +16,7 @@ from ._dependencies import (
     Dependency,
     fail_patch,
     is_waiting,
+    n_to_n,
     recorded_dependencies,
     release_patch,
     settle,
@@ -31,20 +32,39 @@ States = dict[str, str | None]
 
 
 class DependencySettler:
-    """Settles the waiting jobs of one store; ``state_of`` reads a dependency's state."""
+    """Settles the waiting jobs of one store; ``view_of`` reads a dependency with its pods, as
+    DescribeJobs tells it: a dependency a caller saw SUCCEEDED releases its dependents even
+    before the Job controller marks it Complete."""
 
-    def __init__(self, store: JobStore, state_of: Callable[[str], str]) -> None:
+    def __init__(self, store: JobStore, view_of: Callable[[str], JobView]) -> None:
         self.store = store
-        self.state_of = state_of
+        self.view_of = view_of
 
-    def dependency_states(self, dependencies: Sequence[Dependency]) -> States:
+    def state_of(self, name: str) -> str:
+        return self.view_of(name).state
+
+    def dependency_states(self, dependencies: Sequence[Dependency], planned: Job | None = None) -> States:
         """The state of each job a submission depends on, read once (the new job is settled
-        with them); InvalidRequest naming those that do not exist."""
+        with them); InvalidRequest naming those that do not exist, and N_TO_N dependencies that
+        are not array jobs of the ``planned`` job's size."""
         states: States = {}
         self._read(waits_on(dependencies), states)
+        sizes: dict[str, int | None] = {}
+        for name in n_to_n(dependencies):
+            try:
+                view = self.view_of(name)
+            except JobNotFound:
+                states[name] = None
+                continue
+            states[name], sizes[name] = view.state, view.array_size
         missing = [name for name, state in states.items() if state is None]
         if missing:
             raise InvalidRequest(f"dependsOn: no job {', '.join(repr(m) for m in missing)} to depend on")
+        size = ((planned or {}).get("spec") or {}).get("completions")
+        wrong = [name for name, each in sizes.items() if each != size]
+        if wrong:
+            raise InvalidRequest(f"dependsOn: N_TO_N needs array jobs of this job's size ({size}); "
+                                 f"{', '.join(map(repr, wrong))} is not")  # fmt: skip
         return states
 
     def settle_waiting(self, only_dependents_of: str | None = None) -> dict[str, int]:

@@ -21,10 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from ._attempts import ARRAY, job_kind
 from ._contract import (
     ARGUMENTS_ANNOTATION,
+    CPU_REQUEST_RATIO_ANNOTATION,
     DEFINITION_LABEL,
     DEFINITION_REVISION_ANNOTATION,
     DELETION_TIME_ANNOTATION,
@@ -34,6 +37,13 @@ from ._contract import (
     TERMINATION_REASON_ANNOTATION,
 )
 from ._dependencies import is_waiting, recorded_dependencies
+from ._failures import failure_of
+from ._gate_state import (
+    decided_exit,
+    held_reason,
+    n_to_n_dependencies,
+    pod_index,
+)
 from ._submission import Attempt, JobEvent, JobSummary, JobView, PodView
 
 SUBMITTED = "SUBMITTED"
@@ -46,8 +56,6 @@ FAILED = "FAILED"
 STATES = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED)
 TERMINAL_STATES = (SUCCEEDED, FAILED)
 
-#: Set by the Job controller on each pod of an Indexed (array) Job.
-COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 _IMAGE_PROBLEMS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _START_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff",
@@ -127,6 +135,9 @@ def state_from_pods(pods: Sequence[Json]) -> tuple[str, str]:
     live = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
     if any((p.get("status") or {}).get("phase") == "Running" for p in live):
         return RUNNING, "Running"
+    held = [why for why in map(held_reason, live) if why]
+    if held:
+        return PENDING, held[0]
     for pod in live:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
@@ -150,10 +161,18 @@ def state_from_pods(pods: Sequence[Json]) -> tuple[str, str]:
 
 def _failure_reason(condition: Json, spec: Json, status: Json, pods: Sequence[Json] | None) -> str:
     reason = condition.get("reason") or "Failed"
+    decided = decided_exit(pods or [])
+    if decided:
+        return decided
+    limit = "backoffLimit"
+    if (
+        reason == "FailedIndexes" and int(spec.get("completions") or 0) == 1
+    ):  # a single job, counted per index
+        reason, limit = "BackoffLimitExceeded", "backoffLimitPerIndex"
     if reason == "BackoffLimitExceeded":
         detail = (
             f"the job failed {status.get('failed', 0)} time(s), "
-            f"more than its backoffLimit of {spec.get('backoffLimit', 6)} allows"
+            f"more than its {limit} of {spec.get(limit, 6)} allows"
         )
         codes = sorted({code for code in exit_codes(pods or []) if code})
         if codes:
@@ -204,6 +223,14 @@ def submitted_arguments(job: Json) -> dict[str, Any]:
 def submitted_tags(job: Json) -> dict[str, str]:
     """The tags the job was submitted with, as recorded on it."""
     return {str(k): str(v) for k, v in _recorded_object(job, TAGS_ANNOTATION).items()}
+
+
+def _ratio(raw: str | None) -> Decimal:
+    try:
+        ratio = Decimal(raw) if raw else Decimal(1)
+    except ArithmeticError:
+        return Decimal(1)
+    return ratio if 0 < ratio <= 1 else Decimal(1)
 
 
 def _revision(raw: str | None) -> int | None:
@@ -267,6 +294,7 @@ def attempts(pods: Sequence[Json]) -> list[Attempt]:
                 message=str(terminated.get("message") or ""),
                 started=unix_time(terminated.get("startedAt") or (pod.get("status") or {}).get("startTime")),
                 stopped=unix_time(terminated.get("finishedAt")),
+                failure=failure_of(pod) if (pod.get("status") or {}).get("phase") == "Failed" else None,
             )
         )
     return found
@@ -303,6 +331,7 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
     state, reason = job_state(job, pods)
     condition = terminal_condition(job)
     annotations = metadata.get("annotations") or {}
+    kind = job_kind(job)
     return JobView(
         name=metadata.get("name", ""),
         uid=metadata.get("uid", ""),
@@ -314,7 +343,10 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         stopped=terminal_time(job) if condition else None,
         arguments=submitted_arguments(job),
         deletion_time=deletion_time(job),
-        array_size=spec.get("completions") if spec.get("completionMode") == "Indexed" else None,
+        array_size=spec.get("completions") if kind == ARRAY else None,
+        kind=kind,
+        cpu_request_ratio=_ratio(annotations.get(CPU_REQUEST_RATIO_ANNOTATION)),
+        n_to_n=tuple(n_to_n_dependencies(job)),
         labels=dict(metadata.get("labels") or {}),
         annotations=dict(metadata.get("annotations") or {}),
         succeeded=int(status.get("succeeded") or 0),
@@ -330,9 +362,3 @@ def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = 
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL),
         created_now=created_now,
     )
-
-
-def pod_index(pod: Json) -> int | None:
-    """The completion index an Indexed Job's pod runs, if it has one."""
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(COMPLETION_INDEX_ANNOTATION)
-    return int(raw) if raw is not None and str(raw).isdigit() else None

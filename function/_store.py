@@ -216,3 +216,22 @@ class JobStore:
             return PodLog(pod, container, "")  # a pod still starting has no logs yet
         truncated = limit_bytes is not None and len(data) >= limit_bytes
         return PodLog(pod, container, data.decode("utf-8", errors="replace"), truncated)
+
+    # --- pods waiting in their gate (``_attempts``) ----------------------------------------
+    def waiting_pods(self, label: str) -> list[Job]:
+        """The pending pods of this namespace carrying label ``label`` (one list, however many jobs)."""
+        query = [("labelSelector", label), ("fieldSelector", "status.phase=Pending")]
+        body = self.api.request("GET", self._pods_path, query=query, doing="list pods waiting for a decision")
+        pods: list[Job] = body.get("items") or []
+        return pods
+
+    def patch_pod(self, name: str, patch: Mapping[str, Any], resource_version: str) -> Job:
+        """Merge-patch a pod as it was read; ``StaleWrite`` if it changed since."""
+        body = {**patch, "metadata": {**(patch.get("metadata") or {}), "resourceVersion": resource_version}}
+        return self.api.request(
+            "PATCH",
+            f"{self._pods_path}/{name}",
+            body=body,
+            content_type="application/merge-patch+json",
+            doing=f"update pod {name!r}",
+        )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 from ._dependencies import Dependency
-from ._retry_rules import RetryRule
+from ._retry_rules import Failure, RetryRule
 
 #: The longest idempotency key a submission may carry (it is stored as an annotation value).
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -92,6 +93,8 @@ class Attempt:
     message: str
     started: int | None
     stopped: int | None
+    failure: Failure | None = None
+    """How AWS Batch reports it, when it failed (``_failures``)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,12 @@ class JobView:
     """The revision of the registered definition it follows; None for a file definition."""
     depends_on: tuple[str, ...] = ()
     """The jobs it waited (or waits) for."""
+    n_to_n: tuple[str, ...] = ()
+    """The array jobs whose child i each child i waits for (AWS's N_TO_N)."""
+    kind: str = "single"
+    """``single``, ``array`` (children ``<job>:<index>``) or ``multinode`` (nodes ``<job>#<index>``)."""
+    cpu_request_ratio: Decimal = Decimal(1)
+    """The share of the vCPUs asked for that its containers request (the operator's overcommit)."""
     created_now: bool = False
     """True when this request created the job; False when it returned an existing one."""
 
@@ -151,7 +160,7 @@ class JobView:
             "queue": self.queue,
             "tags": dict(self.tags),
             "overrides": dict(self.overrides),
-            "depends_on": list(self.depends_on),
+            "depends_on": list(self.depends_on) + [{"job": name, "type": "N_TO_N"} for name in self.n_to_n],
         }
         if self.pods is not None:
             body["pods"] = [

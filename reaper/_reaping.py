@@ -69,6 +69,8 @@ class RunSummary:
     """Jobs whose dependencies all succeeded, started (not in a dry run)."""
     dependency_failed: int = 0
     """Jobs failed because a dependency failed or is gone (not in a dry run)."""
+    decided: int = 0
+    """Pods waiting in their gate given a decision: run or exit (not in a dry run)."""
     duration_seconds: float = 0.0
     api_calls: int = 0
     """Kubernetes API requests made."""
@@ -165,6 +167,7 @@ class Reaper:
         run = _Run(self.dry_run, self.max_deletions)
         if not self.dry_run:
             self._settle_dependencies(run)
+            self._decide_gates(run)
         pages = self.manager.store.pages(page_size=self.page_size)
         with (
             ThreadPoolExecutor(self.workers, thread_name_prefix="reaper") as pool,
@@ -203,6 +206,18 @@ class Reaper:
             return
         run.summary.released += outcomes["released"]
         run.summary.dependency_failed += outcomes["failed"]
+        run.summary.skipped += outcomes["skipped"]
+
+    def _decide_gates(self, run: _Run) -> None:
+        """Decide the pods waiting in their gate: retries under rules the Job controller cannot run,
+        N_TO_N children (``_decisions``; it lists only waiting pods)."""
+        try:
+            outcomes = self.manager.decide_waiting_pods()
+        except JobfnError as error:
+            run.count("errors")
+            logger.error("deciding waiting pods failed: %s", error.message, extra={"error": error.code})
+            return
+        run.summary.decided += outcomes["run"] + outcomes["exit"]
         run.summary.skipped += outcomes["skipped"]
 
     def _reap_page(self, page: list[Job], run: _Run, workers: _BoundedPool, started: float) -> None:

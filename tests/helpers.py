@@ -172,13 +172,22 @@ def start_function(
     extra_env: Mapping[str, str] | None = None,
     ready_path: str = "/readyz",
     port: int | None = None,
+    in_cluster: bool = False,
 ) -> FunctionServer:
     """Start the function and wait until ``ready_path`` answers 200 (or fail with its log).
 
     ``port`` restarts a function where its clients already send (default: a free port).
     The log is appended to, so a restarted function's log follows its predecessor's.
+    ``in_cluster``: in the local cluster's network namespace, where pods reach the node's
+    address and the process reaches ClusterIPs (its URL is only reachable from there too).
     """
-    port = port or free_port()
+    from tests.cluster import localcluster, netns
+
+    def probe(url: str) -> int:
+        call = lambda: requests.get(url, timeout=30).status_code  # noqa: E731
+        return localcluster.in_cluster_network(call) if in_cluster else call()
+
+    port = port or (localcluster.in_cluster_network(free_port) if in_cluster else free_port())
     env = {
         **os.environ,
         "JOB_NAMESPACE": namespace,
@@ -192,6 +201,8 @@ def start_function(
     started = time.monotonic()
     source = str(ROOT / "function" / "main.py")
     command = [functions_framework_command(), "--target", "handle", "--source", source]
+    if in_cluster:
+        command = ["nsenter", f"--net={netns.path(localcluster.netns_name())}", *command]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],
@@ -207,7 +218,7 @@ def start_function(
         if process.poll() is not None:
             raise AssertionError(f"the function exited with {process.returncode}:\n{server.log()[-4000:]}")
         try:
-            if requests.get(server.url + ready_path, timeout=30).status_code == 200:
+            if probe(server.url + ready_path) == 200:
                 break
         except requests.ConnectionError:
             pass

@@ -11,6 +11,10 @@ export JOB_DEFINITIONS_CONFIG_PATH=${JOB_DEFINITIONS_CONFIG_PATH:-$PWD/deploy/ba
 # cluster holds (tests/cluster/images.py imports them; nothing can be pulled).
 export JOBFN_REGISTRATION=${JOBFN_REGISTRATION:-on}
 export JOBFN_REGISTRATION_IMAGES=${JOBFN_REGISTRATION_IMAGES:-busybox,busybox:*,perl:*,python:3.11-slim}
+# Engines ask for more than this machine has: Snakemake always for a privileged container
+# (run unprivileged), TorchX for a whole vCPU per node (a quarter is requested).
+export JOBFN_REGISTRATION_PRIVILEGED=${JOBFN_REGISTRATION_PRIVILEGED:-unprivileged}
+export JOBFN_REGISTRATION_CPU_REQUEST_RATIO=${JOBFN_REGISTRATION_CPU_REQUEST_RATIO:-0.25}
 
 reachable() {
   [ -n "${KUBECONFIG:-}" ] && python3 - <<'PY' 2>/dev/null

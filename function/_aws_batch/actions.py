@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._attempts import MULTINODE
 from .._contract import QUEUE_LABEL
 from .._definitions import JobDefinitions
 from .._errors import InvalidRequest, JobNotFound
@@ -58,19 +59,19 @@ def describe_jobs(call: Call) -> dict[str, Any]:
     ids = call.body.get("jobs")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > MAX_DESCRIBE_JOBS:
         raise InvalidRequest(f"jobs: required, a list of up to {MAX_DESCRIBE_JOBS} job ids")
-    asked: list[tuple[str, int | None]] = []
+    asked: list[tuple[str, int | None, bool]] = []
     for job_id in ids:
         try:
-            asked.append(split_job_id(job_id))
+            asked.append((*split_job_id(job_id), "#" in job_id))
         except JobNotFound:
             continue
     # One read per job (a parent once however many children are asked), pods in one list.
-    described = call.backend.manager().describe_jobs(name for name, _ in asked)
+    described = call.backend.manager().describe_jobs(name for name, _, _ in asked)
     details = []
-    for name, index in asked:
+    for name, index, node in asked:
         description = described.get(name)
-        if description is None:
-            continue
+        if description is None or (index is not None and node != (description.view.kind == MULTINODE)):
+            continue  # a node is <id>#<index>, an array child <id>:<index>
         if index is None:
             details.append(
                 job_detail(description.view, description.manifest, call.arns, description.children)
@@ -85,14 +86,12 @@ def describe_jobs(call: Call) -> dict[str, Any]:
 def list_jobs(call: Call) -> dict[str, Any]:
     """A queue's jobs newest first, or an array job's children by index; RUNNING unless asked."""
     body = call.body
-    if body.get("multiNodeJobId") is not None:
-        raise InvalidRequest("multiNodeJobId: multi-node parallel jobs are not supported by jobfn")
-    queue, array_job = body.get("jobQueue"), body.get("arrayJobId")
-    if (queue is None) == (array_job is None):
-        raise InvalidRequest("give exactly one of jobQueue and arrayJobId")
+    queue, array_job, nodes_of = body.get("jobQueue"), body.get("arrayJobId"), body.get("multiNodeJobId")
+    if sum(given is not None for given in (queue, array_job, nodes_of)) != 1:
+        raise InvalidRequest("give exactly one of jobQueue, arrayJobId and multiNodeJobId")
     limit = max_results(body, default=100, maximum=MAX_PAGE_SIZE)
-    if array_job is not None:
-        return _list_children(call, str(array_job), limit)
+    if array_job is not None or nodes_of is not None:
+        return _list_children(call, str(array_job or nodes_of), limit, nodes=nodes_of is not None)
     queue_name = _queue(call, str(queue)).name
     keep = list_filter(body.get("filters"), body.get("jobStatus"))
     token = body.get("nextToken")
@@ -108,15 +107,16 @@ def list_jobs(call: Call) -> dict[str, Any]:
     return answer
 
 
-def _list_children(call: Call, array_job: str, limit: int) -> dict[str, Any]:
+def _list_children(call: Call, array_job: str, limit: int, nodes: bool) -> dict[str, Any]:
+    field, kind = ("multiNodeJobId", "a multi-node") if nodes else ("arrayJobId", "an array")
     name, index = split_job_id(array_job)
     if index is not None:
-        raise InvalidRequest("arrayJobId: give the array job's id, not one of its children's")
+        raise InvalidRequest(f"{field}: give the job's own id, not one of its children's")
     description = call.backend.manager().describe_jobs([name]).get(name)
     if description is None:
         raise JobNotFound(f"job {name!r} not found")
-    if not description.children:
-        raise InvalidRequest(f"arrayJobId: job {name!r} is not an array job")
+    if not description.children or nodes != (description.view.kind == MULTINODE):
+        raise InvalidRequest(f"{field}: job {name!r} is not {kind} job")
     wanted = job_status(call.body.get("jobStatus"))
     start = decode_token(call.body.get("nextToken")) or 0
     if not isinstance(start, int):

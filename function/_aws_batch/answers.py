@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .._attempts import MULTINODE
 from .._contract import AWS_JOB_NAME_TAG, GPU_RESOURCE
 from .._definitions import JobDefinition
+from .._failures import CONTAINER_EXITED
 from .._plan import sketch_job
 from .._policy import QUANTITY_FACTORS, parse_quantity
 from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
@@ -59,7 +61,7 @@ class Arns:
 # --- jobs ----------------------------------------------------------------------------------------
 def job_name(view: JobView) -> str:
     """The jobName given at submission; a job submitted through another door is named by its id."""
-    return view.tags.get(JOB_NAME_TAG) or view.name.partition(":")[0]
+    return view.tags.get(JOB_NAME_TAG) or view.name.partition(":")[0].partition("#")[0]
 
 
 def created_at_ms(view: JobView) -> int:
@@ -93,11 +95,14 @@ def job_summary(view: JobView, arns: Arns, index: int | None = None) -> dict[str
     body = _job_fields(view, arns)
     if view.array_size is not None:
         body["arrayProperties"] = {"size": view.array_size}
-    if index is not None:
+    if index is not None and view.kind == MULTINODE:
+        body["nodeProperties"] = {"nodeIndex": index}
+    elif index is not None:
         body["arrayProperties"] = {"index": index}
     if view.attempts:
         last = view.attempts[-1]
-        body["container"] = {"exitCode": last.exit_code, **({"reason": last.reason} if last.reason else {})}
+        reason = last.failure.reason if last.failure is not None else ""
+        body["container"] = {"exitCode": last.exit_code, **({"reason": reason} if reason else {})}
     return body
 
 
@@ -108,37 +113,60 @@ def job_detail(
     children: Sequence[JobView] = (),
     index: int | None = None,
 ) -> dict[str, Any]:
-    """A DescribeJobs ``JobDetail`` of a job, an array job (with ``children``) or one child."""
+    """A DescribeJobs ``JobDetail`` of a job, an array or multi-node job (with ``children``: its
+    children or nodes), or one child or node (``index``)."""
     body = _job_fields(view, arns)
     if view.queue:
         body["jobQueue"] = arns.job_queue(view.queue)
     body["parameters"] = {name: parameter_text(value) for name, value in view.arguments.items()}
     body["tags"] = {k: v for k, v in view.tags.items() if k != JOB_NAME_TAG}
-    body["dependsOn"] = [{"jobId": name} for name in view.depends_on]
+    body["dependsOn"] = [{"jobId": name} for name in view.depends_on] + [
+        {"jobId": name, "type": "N_TO_N"} for name in view.n_to_n
+    ]
     spec = manifest.get("spec") or {}
-    container = container_properties(manifest)
-    if index is not None:
+    container = container_properties(manifest, view.cpu_request_ratio)
+    nodes = view.kind == MULTINODE
+    if index is not None and nodes:
+        body["nodeDetails"] = {"nodeIndex": index, "isMainNode": index == main_node(spec)}
+    elif index is not None:
         body["arrayProperties"] = {"index": index}
-    if view.array_size is not None and index is None:
-        summary = dict.fromkeys(STATES, 0)
-        for child in children:
-            summary[child.state] += 1
-        body["arrayProperties"] = {"size": view.array_size, "statusSummary": summary}
-        body["attempts"] = []  # the children make the attempts, as in AWS Batch
+    if index is None and (view.array_size is not None or nodes):
+        if nodes:
+            body["nodeProperties"] = {
+                "numNodes": int(spec.get("completions") or 0),
+                "mainNode": main_node(spec),
+                "nodeRangeProperties": [{"targetNodes": "0:", "container": dict(container)}],
+            }
+        else:
+            summary = dict.fromkeys(STATES, 0)
+            for child in children:
+                summary[child.state] += 1
+            body["arrayProperties"] = {"size": view.array_size, "statusSummary": summary}
+        body["attempts"] = []  # the children (nodes) make the attempts, as in AWS Batch
     else:
         attempts = view.attempts or []
         if attempts:
             last = attempts[-1]
-            container.update(exitCode=last.exit_code, reason=last.reason, logStreamName=_log_stream(last))
+            container.update(exitCode=last.exit_code, logStreamName=_log_stream(last))
+            if last.failure is not None and last.failure.reason:
+                container["reason"] = last.failure.reason
         body["attempts"] = [_attempt_detail(attempt) for attempt in attempts]
     body["container"] = container
     # Terminating sets a past deadline, which is not the timeout the job was given.
     deadline = spec.get("activeDeadlineSeconds")
     if isinstance(deadline, int) and view.termination_reason is None:
         body["timeout"] = {"attemptDurationSeconds": deadline}
-    if isinstance(spec.get("backoffLimit"), int):
-        body["retryStrategy"] = {"attempts": spec["backoffLimit"] + 1}
+    retries = spec.get("backoffLimitPerIndex", spec.get("backoffLimit"))
+    if isinstance(retries, int):
+        body["retryStrategy"] = {"attempts": retries + 1}
     return body
+
+
+def main_node(spec: Json) -> int:
+    """The main node of a multi-node job: the index its success policy waits for."""
+    rules = (spec.get("successPolicy") or {}).get("rules") or [{}]
+    indexes = str(rules[0].get("succeededIndexes") or "0")
+    return int(indexes) if indexes.isdigit() else 0
 
 
 def _log_stream(attempt: Attempt) -> str:
@@ -146,14 +174,13 @@ def _log_stream(attempt: Attempt) -> str:
 
 
 def _attempt_detail(attempt: Attempt) -> dict[str, Any]:
-    """An ``AttemptDetail``."""
+    """An ``AttemptDetail``: a failed attempt with AWS's reason and status reason (``_failures``)."""
+    container: dict[str, Any] = {"exitCode": attempt.exit_code, "logStreamName": _log_stream(attempt)}
+    if attempt.failure is not None and attempt.failure.reason:
+        container["reason"] = attempt.failure.reason
     detail: dict[str, Any] = {
-        "container": {
-            "exitCode": attempt.exit_code,
-            "reason": attempt.reason,
-            "logStreamName": _log_stream(attempt),
-        },
-        "statusReason": attempt.message or attempt.reason,
+        "container": container,
+        "statusReason": attempt.failure.status_reason if attempt.failure is not None else CONTAINER_EXITED,
     }
     if attempt.started is not None:
         detail["startedAt"] = attempt.started * 1000
@@ -162,8 +189,9 @@ def _attempt_detail(attempt: Attempt) -> dict[str, Any]:
     return detail
 
 
-def container_properties(manifest: Json) -> dict[str, Any]:
-    """Image, command, environment and resources of a Job's first container, in AWS's terms."""
+def container_properties(manifest: Json, cpu_request_ratio: Decimal = Decimal(1)) -> dict[str, Any]:
+    """Image, command, environment and resources of a Job's first container, in AWS's terms (the
+    vCPUs asked for: its CPU request over the operator's overcommit ratio)."""
     pod_spec = ((manifest.get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = pod_spec.get("containers") or [{}]
     container = containers[0] if isinstance(containers[0], dict) else {}
@@ -177,19 +205,20 @@ def container_properties(manifest: Json) -> dict[str, Any]:
             for var in container.get("env") or []
             if isinstance(var, dict) and "name" in var and "value" in var
         ],
-        "resourceRequirements": resource_requirements(container.get("resources") or {}),
+        "resourceRequirements": resource_requirements(container.get("resources") or {}, cpu_request_ratio),
     }
     return properties
 
 
-def resource_requirements(resources: Json) -> list[dict[str, str]]:
+def resource_requirements(resources: Json, cpu_request_ratio: Decimal = Decimal(1)) -> list[dict[str, str]]:
     """Kubernetes requests/limits as AWS's VCPU, MEMORY (MiB) and GPU requirements."""
     requests = resources.get("requests") or {}
     limits = resources.get("limits") or {}
     found = []
     cpu = parse_quantity(requests.get("cpu") or limits.get("cpu"))
     if cpu is not None:
-        found.append({"type": "VCPU", "value": _plain(cpu)})
+        asked = (cpu / cpu_request_ratio).quantize(Decimal("0.001"))
+        found.append({"type": "VCPU", "value": _plain(asked)})
     memory = parse_quantity(limits.get("memory") or requests.get("memory"))
     if memory is not None:
         found.append({"type": "MEMORY", "value": str(int(memory / QUANTITY_FACTORS["Mi"]))})

@@ -85,8 +85,11 @@ def definition_reference(reference: str) -> tuple[str, int | None]:
 
 
 def split_job_id(job_id: str) -> tuple[str, int | None]:
-    """The Kubernetes job name of ``<name>`` or ``<name>:<index>`` (or its ARN), and the index."""
-    name, colon, index = resource_name(job_id, "job").partition(":")
+    """The Kubernetes job name of ``<name>``, an array child's ``<name>:<index>`` or a node's
+    ``<name>#<index>`` (or its ARN), and the index."""
+    reference = resource_name(job_id, "job")
+    separator = "#" if "#" in reference else ":"
+    name, colon, index = reference.partition(separator)
     if not colon:
         return name, None
     if not index.isdigit() or len(index) > 6:
@@ -153,7 +156,7 @@ def _dependencies(raw: Any, problems: list[str]) -> tuple[Dependency, ...]:
             problems.append("dependsOn: jobId and type must be strings")
             continue
         name = resource_name(job_id, "job") if job_id else ""
-        if ":" in name:
+        if ":" in name or "#" in name:
             problems.append(f"dependsOn: {job_id[:80]!r} is an array child; depend on its array job")
             continue
         found.append(Dependency(name, kind))

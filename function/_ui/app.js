@@ -419,7 +419,10 @@ async function showJob(main, name) {
       timeline(job),
       (job.depends_on || []).length
         ? el("p", { id: "dependencies" }, "Depends on: ",
-          job.depends_on.flatMap((dependency, index) => [index ? ", " : "", jobLink(dependency)]))
+          job.depends_on.flatMap((dependency, index) => [index ? ", " : "",
+            // a name, or {job, type: "N_TO_N"}: each child waits for the same child of that job
+            typeof dependency === "string" ? jobLink(dependency)
+              : [jobLink(dependency.job), ` (${dependency.type}: child by child)`]]))
         : null,
       keyValueTable("Arguments", job.arguments, "none"),
       keyValueTable("Overrides", job.overrides, "none"),

@@ -15,13 +15,13 @@ from tests.helpers import Kubectl, create_namespace, wait_for
 # What function/manager.py and reaper/ call: resource → verbs, in the jobs namespace.
 FUNCTION_GRANTS = {
     "jobs.batch": {"create", "get", "list", "patch"},
-    "pods": {"list"},
+    "pods": {"list", "patch"},  # patch: the decision on a pod waiting in its gate
     "pods/log": {"get"},
     "events": {"list"},  # the dashboard shows a job's events
 }
 REAPER_GRANTS = {
     "jobs.batch": {"get", "list", "patch", "delete"},
-    "pods": {"list"},
+    "pods": {"list", "patch"},
 }
 # Cluster-wide, the function may only ask who a caller's token belongs to.
 FUNCTION_CLUSTER_GRANTS = {"tokenreviews.authentication.k8s.io": {"create"}}

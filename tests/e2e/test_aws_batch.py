@@ -132,6 +132,7 @@ def test_submitted_overrides_show_up_in_the_created_job_and_in_describe_jobs(
     assert container.command == ["printenv", "GREETING"]
     env = {var.name: var.value for var in container.env}
     assert env == {
+        "AWS_BATCH_JOB_ATTEMPT": None,  # read from the file the attempt's gate writes
         "AWS_BATCH_JOB_ID": job_id,
         "AWS_BATCH_JQ_NAME": "main",
         "COUNT": "3",
@@ -140,7 +141,10 @@ def test_submitted_overrides_show_up_in_the_created_job_and_in_describe_jobs(
     }
     assert container.resources.requests == {"cpu": "500m", "memory": "256Mi"}
     assert container.resources.limits == {"memory": "256Mi"}
-    assert (job.spec.active_deadline_seconds, job.spec.backoff_limit) == (900, 1)
+    [attempt] = [var for var in container.env if var.name == "AWS_BATCH_JOB_ATTEMPT"]
+    assert attempt.value_from.file_key_ref.key == "AWS_BATCH_JOB_ATTEMPT"
+    # Retried, so counted: its only index retries once (attempts 2)
+    assert (job.spec.active_deadline_seconds, job.spec.backoff_limit_per_index) == (900, 1)
     assert job.metadata.labels[QUEUE_LABEL] == "main"
 
     detail = wait_for_status(batch, job_id, "SUCCEEDED")

@@ -40,8 +40,9 @@ def test_finished_jobs_already_due_are_archived_and_deleted_in_one_run(
     # Due at first sight (retention 0), so not marked first: a mark nobody could act on.
     assert (summary.seen, summary.marked, summary.archived, summary.deleted) == (2, 0, 2, 2)
     assert (summary.errors, summary.skipped) == (0, 0)
-    # the waiting jobs' list (none wait), one list, one pod list for the page, a delete per job
-    assert summary.api_calls == 1 + 1 + 1 + 2
+    # the waiting jobs' and waiting pods' lists (none wait), one list, one pod list for the page,
+    # a delete per job
+    assert summary.api_calls == 1 + 1 + 1 + 1 + 2
     assert jobs_in(api_client, namespace) == {}
     by_name = {record["data"]["name"]: record for record in records}
     assert {record["id"] for record in records} == {uids[good], uids[bad]}
@@ -87,7 +88,7 @@ def test_mark_is_terminal_time_plus_retention_and_nothing_is_deleted_early(
     assert int(annotations_of(jobs[failed])[DELETION_TIME]) == terminal_time(jobs[failed]) + 1200
     assert int(annotations_of(jobs[own])[DELETION_TIME]) == terminal_time(jobs[own]) + KEPT_A_DAY
     assert (first.marked, first.deleted) == (3, 0)
-    assert (again.marked, again.deleted, again.api_calls, records) == (0, 0, 2, [])  # the two lists
+    assert (again.marked, again.deleted, again.api_calls, records) == (0, 0, 3, [])  # the three lists
 
 
 def test_a_users_hold_is_respected(namespace: str, api_client: Any) -> None:

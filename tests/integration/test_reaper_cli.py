@@ -55,7 +55,8 @@ def test_records_go_to_k_sink_as_cloudevents_and_stdout_holds_only_the_summary(
         "errors": 0,
         "skipped": 0,
     }
-    assert run.summary["api_calls"] == 1 + 1 + 1 + 3  # waiting jobs, list, pods of the page, a delete each
+    # waiting jobs, waiting pods, list, pods of the page, a delete each
+    assert run.summary["api_calls"] == 1 + 1 + 1 + 1 + 3
     assert run.summary["duration_seconds"] > 0
     assert sorted(event["id"] for event in receiver.events) == sorted(uids.values())
     for event in receiver.events:

@@ -83,7 +83,10 @@ def test_every_problem_of_a_request_is_reported_at_once(definitions: JobDefiniti
                 "jobName": "has spaces",
                 "jobDefinition": "hello",
                 "dependsOn": [{"jobId": "x:3"}],
-                "retryStrategy": {"attempts": 11, "evaluateOnExit": [{"onReason": "Oom*", "action": "EXIT"}]},
+                "retryStrategy": {
+                    "attempts": 11,
+                    "evaluateOnExit": [{"onExitCode": "Oom*", "action": "EXIT"}],
+                },
                 "containerOverrides": {
                     "command": "echo",
                     "resourceRequirements": [{"type": "VCPU", "value": "-1"}],
@@ -100,7 +103,7 @@ def test_every_problem_of_a_request_is_reported_at_once(definitions: JobDefiniti
         "jobQueue: required",
         "dependsOn: 'x:3' is an array child; depend on its array job",
         "retryStrategy.attempts: must be a whole number from 1 to 10",
-        "retryStrategy.evaluateOnExit: onReason is not supported",
+        "retryStrategy.evaluateOnExit: onExitCode 'Oom*' must be digits",
         "containerOverrides.command: must be a non-empty list",
         "VCPU needs a positive number of vCPUs",
         "tags: keys starting with aws:",

@@ -56,7 +56,7 @@ def test_dependencies_change_the_request_hash_and_no_dependencies_keep_it() -> N
     ("dependencies", "message"),
     [
         ([Dependency(f"j{i}") for i in range(21)], "at most 20 jobs"),
-        ([Dependency("a", "N_TO_N")], "N_TO_N"),
+        ([Dependency("", "N_TO_N")], "N_TO_N needs the jobId"),
         ([Dependency("a", "SOMETIMES")], "is not N_TO_N or SEQUENTIAL"),
     ],
 )

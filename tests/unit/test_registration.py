@@ -54,12 +54,16 @@ def test_aws_documented_example_reads_and_round_trips_through_what_is_stored() -
 
 def test_every_field_that_cannot_map_is_refused_by_name_in_one_answer() -> None:
     body = request(
-        ulimits=[{"name": "nofile"}], privileged=True, volumes=[{"name": "data", "host": {"sourcePath": "/"}}]
+        ulimits=[{"name": "nofile"}],
+        privileged="yes",
+        volumes=[{"name": "data", "host": {"sourcePath": "/"}}],
+        linuxParameters={"devices": [{"hostPath": "/dev/fuse"}], "maxSwap": 1},
+        logConfiguration={"logDriver": "splunk"},
     )
     body["nodeProperties"] = {}
     body["retryStrategy"] = {
         "attempts": 11,
-        "evaluateOnExit": [{"onStatusReason": "Essential*", "action": "EXIT"}],
+        "evaluateOnExit": [{"onExitCode": "x", "action": "EXIT"}],
     }
     body["containerProperties"]["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
 
@@ -68,8 +72,9 @@ def test_every_field_that_cannot_map_is_refused_by_name_in_one_answer() -> None:
 
     problems = "\n".join(refused.value.problems)
     for named in ("nodeProperties", "containerProperties.ulimits", "containerProperties.privileged",
-                  "containerProperties.volumes: host", "GPU", "onStatusReason can only match a lost host",
-                  "retryStrategy.attempts"):  # fmt: skip
+                  "containerProperties.volumes: host", "GPU", "onExitCode 'x' must be digits",
+                  "retryStrategy.attempts", "linuxParameters.devices", "linuxParameters.maxSwap",
+                  "logConfiguration: only the awslogs driver"):  # fmt: skip
         assert named in problems
 
 
@@ -105,7 +110,9 @@ def test_the_built_job_substitutes_refs_keeps_unresolved_ones_and_maps_the_conta
     job = definition.template.render(definition.validate({"inputfile": "in.mov"}))
 
     [container] = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["ffmpeg", "-i", "in.mov", "-c", "mp4", "-o", "Ref::outputfile"]
+    # AWS's command is the image's CMD (Kubernetes' args): the image's ENTRYPOINT still runs
+    assert container["args"] == ["ffmpeg", "-i", "in.mov", "-c", "mp4", "-o", "Ref::outputfile"]
+    assert "command" not in container
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "2000Mi"},
         "limits": {"memory": "2000Mi"},
@@ -119,7 +126,7 @@ def test_the_built_job_substitutes_refs_keeps_unresolved_ones_and_maps_the_conta
 def test_caller_values_are_data_never_template_code() -> None:
     definition = as_definition(registered(command=["echo", "Ref::text", "{{ 7 * 7 }}"]), POLICY)
     job = definition.template.render(definition.validate({"text": "{{ 6 * 7 }}", "codec": "x"}))
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "echo",
         "{{ 6 * 7 }}",
         "{{ 7 * 7 }}",
