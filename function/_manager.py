@@ -9,7 +9,6 @@ decision is a pure module's (``_status``, ``_retention``).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -27,9 +26,7 @@ from ._contract import (
     JobSigner,
 )
 from ._definitions import JobDefinition, JobDefinitions
-from ._dependencies import (
-    is_waiting,
-)
+from ._dependencies import is_waiting
 from ._errors import (
     AlreadyExists,
     Conflict,
@@ -37,8 +34,8 @@ from ._errors import (
     JobNotFound,
     NotFound,
     StaleWrite,
-    TooManyRequests,
 )
+from ._job_cap import JobCaps
 from ._kube import KubeApi
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
@@ -102,7 +99,7 @@ class JobManager:
         self.definitions = definitions
         self.store = JobStore(api or KubeApi.from_environment(), namespace, signer)
         self.pre_create = pre_create
-        self._cap_lock = threading.Lock()
+        self.caps = JobCaps(self.store)
         # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
         # releases its dependents even before the Job controller marks it Complete.
         self.settler = DependencySettler(self.store, lambda name: self.describe_job(name).state)
@@ -126,17 +123,13 @@ class JobManager:
         cap = plan.definition.max_active_jobs
         if cap is None:
             return self._create(manifest, submission, states)
-        with self._cap_lock:
-            active = sum(1 for job in self.store.jobs(plan.definition.name) if not is_terminal(job))
-            if active >= cap:
-                existing = self._existing_for_key(plan, submission)
-                if existing is not None:
-                    return existing
-                raise TooManyRequests(
-                    f"definition '{plan.definition.name}' already has {active} active job(s), "
-                    f"its cap is {cap}; retry when one finishes"
-                )
-            return self._create(manifest, submission, states)
+        return self.caps.within(
+            plan.definition.name,
+            plan.name,
+            cap,
+            create=lambda: self._create(manifest, submission, states),
+            existing=lambda: self._existing_for_key(plan, submission),
+        )
 
     def _create(self, manifest: Job, submission: Submission, states: dict[str, str | None]) -> JobView:
         try:
