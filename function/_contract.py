@@ -41,6 +41,8 @@ AWS_JOB_NAME_TAG = ANNOTATION_PREFIX + "aws-job-name"
 WAITING_LABEL = ANNOTATION_PREFIX + "waiting"
 CALLER_ANNOTATION = ANNOTATION_PREFIX + "submitted-by"
 QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
+#: On a job waiting for its dependencies: the Kueue LocalQueue it joins when they are met.
+KUEUE_QUEUE_ANNOTATION = ANNOTATION_PREFIX + "kueue-queue"
 
 #: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.
 GPU_RESOURCE = "nvidia.com/gpu"

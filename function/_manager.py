@@ -37,6 +37,8 @@ from ._errors import (
 )
 from ._job_cap import JobCaps
 from ._kube import KubeApi
+from ._kueue import is_queued, waiting_reason
+from ._kueue_reader import KueueReader
 from ._plan import JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
@@ -75,8 +77,8 @@ class JobDescription:
     pods: list[Job]
 
 
-def _description(job: Job, pods: list[Job]) -> JobDescription:
-    return JobDescription(job_view(job, pods), array_child_views(job, pods), job, pods)
+def _description(job: Job, pods: list[Job], admission: str | None) -> JobDescription:
+    return JobDescription(job_view(job, pods, admission=admission), array_child_views(job, pods), job, pods)
 
 
 class JobManager:
@@ -100,6 +102,7 @@ class JobManager:
         self.store = JobStore(api or KubeApi.from_environment(), namespace, signer)
         self.pre_create = pre_create
         self.caps = JobCaps(self.store)
+        self.kueue = KueueReader(self.store.api, namespace)
         # With its pods, as DescribeJobs tells it: a dependency a caller saw SUCCEEDED
         # releases its dependents even before the Job controller marks it Complete.
         self.settler = DependencySettler(self.store, lambda name: self.describe_job(name).state)
@@ -241,7 +244,7 @@ class JobManager:
     def describe_job(self, name: str) -> JobView:
         """State, reason, times, pods, attempts and arguments of one job."""
         job = self.store.get(name)
-        return job_view(job, self.store.pods(name))
+        return job_view(job, self.store.pods(name), admission=self._admissions([job]).get(name))
 
     def describe_jobs(self, names: Iterable[str]) -> dict[str, JobDescription]:
         """Each job that exists, in full (array children too), by name: a read per job, and
@@ -253,7 +256,17 @@ class JobManager:
             except JobNotFound:
                 continue
         pods = self.store.pods_of(list(jobs.values()))
-        return {name: _description(job, pods[job["metadata"]["uid"]]) for name, job in jobs.items()}
+        admissions = self._admissions(list(jobs.values()))
+        return {
+            name: _description(job, pods[job["metadata"]["uid"]], admissions.get(name))
+            for name, job in jobs.items()
+        }
+
+    def _admissions(self, jobs: list[Job]) -> dict[str, str]:
+        """Why Kueue has not started each of ``jobs`` it holds, by job name, from their Workloads."""
+        queued = [job for job in jobs if is_queued(job)]
+        workloads = self.kueue.workloads_of(queued) if queued else {}
+        return {j["metadata"]["name"]: waiting_reason(workloads.get(j["metadata"]["uid"])) for j in queued}
 
     def job_logs(
         self,
