@@ -58,6 +58,8 @@ N_TO_N_ANNOTATION = ANNOTATION_PREFIX + "n-to-n"
 #: The scheduling gate an N_TO_N child's pod is created with, removed once it may run.
 SCHEDULING_GATE = ANNOTATION_PREFIX + "n-to-n"
 QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
+#: On a job waiting for its dependencies: the Kueue LocalQueue it joins when they are met.
+KUEUE_QUEUE_ANNOTATION = ANNOTATION_PREFIX + "kueue-queue"
 
 #: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.
 GPU_RESOURCE = "nvidia.com/gpu"

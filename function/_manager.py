@@ -9,7 +9,6 @@ decision is a pure module's (``_status``, ``_retention``).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -34,11 +33,12 @@ from ._errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,
-    NotFound,
     StaleWrite,
-    TooManyRequests,
 )
+from ._job_cap import JobCaps
 from ._kube import KubeApi
+from ._kueue import is_queued, waiting_reason
+from ._kueue_reader import KueueReader
 from ._plan import DEFAULT_GATE_IMAGE, JobPlan, plan_submission
 from ._policy import request_hash
 from ._retention import RetentionChange
@@ -77,8 +77,8 @@ class JobDescription:
     pods: list[Job]
 
 
-def _description(job: Job, pods: list[Job]) -> JobDescription:
-    return JobDescription(job_view(job, pods), array_child_views(job, pods), job, pods)
+def _description(job: Job, pods: list[Job], admission: str | None) -> JobDescription:
+    return JobDescription(job_view(job, pods, admission=admission), array_child_views(job, pods), job, pods)
 
 
 class JobManager:
@@ -103,7 +103,8 @@ class JobManager:
         self.definitions = definitions
         self.store = JobStore(api or KubeApi.from_environment(), namespace, signer)
         self.pre_create = pre_create
-        self._cap_lock = threading.Lock()
+        self.caps = JobCaps(self.store)
+        self.kueue = KueueReader(self.store.api, namespace)
         self.settler = DependencySettler(self.store, self.describe_job)
         self.decider = GateDecider(self.store)
 
@@ -128,17 +129,13 @@ class JobManager:
         cap = plan.definition.max_active_jobs
         if cap is None:
             return self._create(manifest, submission, states)
-        with self._cap_lock:
-            active = sum(1 for job in self.store.jobs(plan.definition.name) if not is_terminal(job))
-            if active >= cap:
-                existing = self._existing_for_key(plan, submission)
-                if existing is not None:
-                    return existing
-                raise TooManyRequests(
-                    f"definition '{plan.definition.name}' already has {active} active job(s), "
-                    f"its cap is {cap}; retry when one finishes"
-                )
-            return self._create(manifest, submission, states)
+        return self.caps.within(
+            plan.definition.name,
+            plan.name,
+            cap,
+            create=lambda: self._create(manifest, submission, states),
+            existing=lambda: self._existing_for_key(plan, submission),
+        )
 
     def _create(self, manifest: Job, submission: Submission, states: dict[str, str | None]) -> JobView:
         try:
@@ -254,7 +251,7 @@ class JobManager:
     def describe_job(self, name: str) -> JobView:
         """State, reason, times, pods, attempts and arguments of one job."""
         job = self.store.get(name)
-        return job_view(job, self.store.pods(name))
+        return job_view(job, self.store.pods(name), admission=self._admissions([job]).get(name))
 
     def describe_jobs(self, names: Iterable[str]) -> dict[str, JobDescription]:
         """Each job that exists, in full (array children too), by name: a read per job, and
@@ -266,7 +263,17 @@ class JobManager:
             except JobNotFound:
                 continue
         pods = self.store.pods_of(list(jobs.values()))
-        return {name: _description(job, pods[job["metadata"]["uid"]]) for name, job in jobs.items()}
+        admissions = self._admissions(list(jobs.values()))
+        return {
+            name: _description(job, pods[job["metadata"]["uid"]], admissions.get(name))
+            for name, job in jobs.items()
+        }
+
+    def _admissions(self, jobs: list[Job]) -> dict[str, str]:
+        """Why Kueue has not started each of ``jobs`` it holds, by job name, from their Workloads."""
+        queued = [job for job in jobs if is_queued(job)]
+        workloads = self.kueue.workloads_of(queued) if queued else {}
+        return {j["metadata"]["name"]: waiting_reason(workloads.get(j["metadata"]["uid"])) for j in queued}
 
     def job_logs(
         self,
@@ -277,22 +284,7 @@ class JobManager:
         limit_bytes: int | None = 1 << 20,
     ) -> list[PodLog]:
         """Logs of each container of each pod of the job (or just the one asked for)."""
-        self.store.get(name)
-        pods = self.store.pods(name)
-        if pod is not None:
-            pods = [p for p in pods if p["metadata"]["name"] == pod]
-            if not pods:
-                raise NotFound(f"job {name!r} has no pod {pod[:80]!r}")
-        logs: list[PodLog] = []
-        for item in pods:
-            pod_name = item["metadata"]["name"]
-            names = [c["name"] for c in item["spec"]["containers"]]
-            if container is not None:
-                if container not in names:
-                    raise NotFound(f"pod {pod_name!r} has no container {container[:80]!r}")
-                names = [container]
-            logs.extend(self.store.container_log(pod_name, c, tail_lines, limit_bytes) for c in names)
-        return logs
+        return self.store.logs(name, pod, container, tail_lines, limit_bytes)
 
     # --- changing -------------------------------------------------------------------------
     def terminate_job(self, name: str, reason: str) -> JobView:

@@ -15,7 +15,7 @@ from typing import Any
 from ._attempts import ARRAY, job_kind, shape_attempts
 from ._contract import JobSigner, keyed_job_name, random_job_name
 from ._definitions import JobDefinition, JobDefinitions
-from ._dependencies import n_to_n, sequential, waits_on
+from ._dependencies import n_to_n, sequential
 from ._errors import DefinitionError, InvalidRequest
 from ._policy import add_batch_environment, check_caller_allowed, check_labels, shape_job
 from ._queues import place
@@ -61,10 +61,6 @@ def plan_submission(
     if submission.queue is not None:
         check_labels({"queue": submission.queue})
         queue = definitions.queues.get(submission.queue)
-        if queue.kueue_queue is not None and waits_on(submission.depends_on):
-            # Both would hold the job by suspending it; Kueue would start it before its dependencies.
-            raise InvalidRequest(f"dependsOn: queue '{queue.name}' hands its jobs to Kueue, which does not wait "
-                                 "for dependencies yet; submit to another queue")  # fmt: skip
     manifest = shape_job(
         definition.template.render(arguments),
         name=keyed_job_name(definition.name, key) if key is not None else random_name(definition.name),

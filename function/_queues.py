@@ -10,6 +10,7 @@ listing the queues then shows one, ``default``, so a newcomer sees a name to use
     queues:
       - name: high                    # what callers pass as jobQueue (or its ARN)
         kueue_queue: team-a-high      # optional: Kueue LocalQueue in the job namespace
+        kueue_priority_class: high    # optional: Kueue WorkloadPriorityClass (admission order)
         priority_class: high-priority # optional: the pods' priorityClassName
         priority: 100                 # optional: reported by DescribeJobQueues (default 1)
         compute_environments: [spot, on-demand]   # optional: where its pods may run, in order
@@ -34,12 +35,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._contract import is_label_value
+from ._contract import KUEUE_QUEUE_ANNOTATION, WAITING_LABEL, is_label_value
 from ._errors import DefinitionError, InvalidRequest
 
 #: Kueue admits a Job to the LocalQueue this label names.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-_QUEUE_KEYS = {"name", "kueue_queue", "priority_class", "priority", "description", "compute_environments"}
+#: The WorkloadPriorityClass of a Job's Workload: Kueue's order and preemption, not the pods'.
+KUEUE_PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
+_QUEUE_KEYS = {"name", "kueue_queue", "kueue_priority_class", "priority_class", "priority", "description",
+               "compute_environments"}  # fmt: skip
 _ENVIRONMENT_KEYS = {"name", "node_selector", "tolerations", "priority_class", "kueue_flavor", "description"}
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _MAX_MESSAGE_VALUE = 80
@@ -107,6 +111,8 @@ class JobQueue:
     name: str
     kueue_queue: str | None = None
     """Kueue LocalQueue the queue's jobs are admitted through (``kueue.x-k8s.io/queue-name``)."""
+    kueue_priority_class: str | None = None
+    """Kueue WorkloadPriorityClass of the queue's jobs: who Kueue admits first (and may preempt)."""
     priority_class: str | None = None
     """PriorityClass of the queue's pods (``priorityClassName``); Kueue orders by it too."""
     priority: int = 1
@@ -116,10 +122,20 @@ class JobQueue:
     """Where its pods may run, in order of preference (else the default compute environment)."""
 
     def apply(self, job: dict[str, Any]) -> None:
-        """Put the queue's Kueue label and priority class on a shaped Job, in place (its compute
-        environments: ``place`` with ``JobQueues.placement``)."""
-        if self.kueue_queue is not None:
-            job.setdefault("metadata", {}).setdefault("labels", {})[KUEUE_QUEUE_LABEL] = self.kueue_queue
+        """Put the queue's Kueue labels and priority class on a shaped Job, in place (its compute
+        environments: ``place`` with ``JobQueues.placement``).
+
+        A job waiting for its dependencies must not reach Kueue, which would start it: its
+        LocalQueue is recorded instead, and the release adds the label (``_kueue.released``).
+        """
+        metadata = job.setdefault("metadata", {})
+        labels = metadata.setdefault("labels", {})
+        if self.kueue_queue is not None and WAITING_LABEL in labels:
+            metadata.setdefault("annotations", {})[KUEUE_QUEUE_ANNOTATION] = self.kueue_queue
+        elif self.kueue_queue is not None:
+            labels[KUEUE_QUEUE_LABEL] = self.kueue_queue
+        if self.kueue_priority_class is not None:
+            labels[KUEUE_PRIORITY_CLASS_LABEL] = self.kueue_priority_class
         if self.priority_class is not None:
             pod_spec = job["spec"]["template"].setdefault("spec", {})
             pod_spec["priorityClassName"] = self.priority_class
@@ -258,7 +274,7 @@ def _parse_queue(raw: Any, environments: Mapping[str, ComputeEnvironment]) -> Jo
     if unknown:
         raise DefinitionError(f"queue '{name}': unknown keys {sorted(unknown)}")
     # Names end up as label values (the queue label, Kueue's queue-name label).
-    for key in ("name", "kueue_queue"):
+    for key in ("name", "kueue_queue", "kueue_priority_class"):
         value = raw.get(key)
         if value is not None and not (isinstance(value, str) and value and is_label_value(value)):
             raise DefinitionError(f"queue '{name}': {key} must be a valid label value, not {value!r}")
@@ -278,6 +294,7 @@ def _parse_queue(raw: Any, environments: Mapping[str, ComputeEnvironment]) -> Jo
         name=name,
         compute_environments=tuple(environments[e] for e in order),
         kueue_queue=raw.get("kueue_queue"),
+        kueue_priority_class=raw.get("kueue_priority_class"),
         priority_class=priority_class,
         priority=priority,
         description=str(raw.get("description") or ""),

@@ -18,8 +18,10 @@ from ._contract import DEFINITIONS_PATH_ENV
 from ._definitions import JobDefinition, JobDefinitions
 from ._definitions_file import DefinitionsFile
 from ._errors import DefinitionsNotLoaded, InvalidRequest, Unavailable, http_status
+from ._kueue import QueueSnapshot
 from ._logs import add_request_fields
 from ._metrics import SUBMISSIONS, UNKNOWN_DEFINITION, submission_outcome
+from ._queues import JobQueue
 from ._settings import Settings
 from ._submission import JobView, Submission
 from ._web import InFlightLimit
@@ -162,6 +164,15 @@ class Service:
         if not chosen.active:
             raise InvalidRequest(f"job definition {name}:{chosen.revision} is INACTIVE (deregistered)")
         return as_definition(chosen, self.settings.registration)
+
+    def queue_snapshot(self, queue: JobQueue) -> QueueSnapshot:
+        """What Kueue reports of a queue's LocalQueue now; InvalidRequest for a queue without one."""
+        if queue.kueue_queue is None:
+            raise InvalidRequest(
+                f"queue '{queue.name}' is not backed by Kueue (kueue_queue), so its jobs have no queue "
+                "order: they wait for a node; ListJobs with jobStatus RUNNABLE lists them"
+            )
+        return self.manager().kueue.snapshot(queue.kueue_queue)
 
     def submit(self, submission: Submission, door: str, definition: JobDefinition | None = None) -> JobView:
         """Submit through the manager, counting the outcome per definition and front door.

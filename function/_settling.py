@@ -23,6 +23,7 @@ from ._dependencies import (
     waits_on,
 )
 from ._errors import InvalidRequest, JobNotFound, StaleWrite
+from ._kueue import released
 from ._status import job_view
 from ._store import WRITE_ATTEMPTS, Job, JobStore
 from ._submission import JobView
@@ -87,7 +88,12 @@ class DependencySettler:
         settlement = settle(dependencies, states)
         if settlement.action == "wait":
             return "waiting", job_view(job)
-        patch = release_patch() if settlement.action == "release" else fail_patch(settlement.reason)
+        # A job of a Kueue queue is released into it: Kueue admits (and unsuspends) it.
+        patch = (
+            released(release_patch(), job)
+            if settlement.action == "release"
+            else fail_patch(settlement.reason)
+        )
         name = job["metadata"]["name"]
         for _ in range(WRITE_ATTEMPTS):
             try:

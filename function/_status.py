@@ -98,8 +98,9 @@ def terminal_time(job: Json) -> int | None:
     )
 
 
-def job_state(job: Json, pods: Sequence[Json] | None = None) -> tuple[str, str]:
-    """The job's state and a reason a person understands."""
+def job_state(job: Json, pods: Sequence[Json] | None = None, admission: str | None = None) -> tuple[str, str]:
+    """The job's state and a reason a person understands; ``admission`` says why Kueue holds
+    a suspended job, when its Workload was read (``_kueue.waiting_reason``)."""
     spec = job.get("spec") or {}
     status = job.get("status") or {}
     annotations = (job.get("metadata") or {}).get("annotations") or {}
@@ -115,7 +116,7 @@ def job_state(job: Json, pods: Sequence[Json] | None = None) -> tuple[str, str]:
     if is_waiting(job):
         return PENDING, "Waiting for dependencies: " + ", ".join(recorded_dependencies(job))
     if spec.get("suspend"):
-        return RUNNABLE, "Waiting for quota: the job is suspended until it is admitted"
+        return RUNNABLE, admission or "Waiting for quota: the job is suspended until it is admitted"
     if not status.get("startTime"):
         return SUBMITTED, "Waiting for the job controller to start the job"
     active = int(status.get("active") or 0)
@@ -323,12 +324,14 @@ def pod_view(pod: Json) -> PodView:
     )
 
 
-def job_view(job: Json, pods: Sequence[Json] | None = None, created_now: bool = False) -> JobView:
-    """Everything a front door may show about a job."""
+def job_view(
+    job: Json, pods: Sequence[Json] | None = None, created_now: bool = False, admission: str | None = None
+) -> JobView:
+    """Everything a front door may show about a job (``admission``: as ``job_state``)."""
     metadata = job.get("metadata") or {}
     spec = job.get("spec") or {}
     status = job.get("status") or {}
-    state, reason = job_state(job, pods)
+    state, reason = job_state(job, pods, admission)
     condition = terminal_condition(job)
     annotations = metadata.get("annotations") or {}
     kind = job_kind(job)

@@ -235,3 +235,29 @@ class JobStore:
             content_type="application/merge-patch+json",
             doing=f"update pod {name!r}",
         )
+
+    def logs(
+        self,
+        name: str,
+        pod: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = 1 << 20,
+    ) -> list[PodLog]:
+        """Logs of each container of each pod of the job (or just the one asked for)."""
+        self.get(name)
+        pods = self.pods(name)
+        if pod is not None:
+            pods = [p for p in pods if p["metadata"]["name"] == pod]
+            if not pods:
+                raise NotFound(f"job {name!r} has no pod {pod[:80]!r}")
+        logs: list[PodLog] = []
+        for item in pods:
+            pod_name = item["metadata"]["name"]
+            names = [c["name"] for c in item["spec"]["containers"]]
+            if container is not None:
+                if container not in names:
+                    raise NotFound(f"pod {pod_name!r} has no container {container[:80]!r}")
+                names = [container]
+            logs.extend(self.container_log(pod_name, c, tail_lines, limit_bytes) for c in names)
+        return logs

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from tests.cluster import localcluster
 from tests.helpers import TEST_NAMESPACE_LABEL, Kubectl, kubectl_runner
 
-CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl"})
+CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl", "kueue"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +53,17 @@ def kubeconfig() -> Path:
     os.environ["KUBECONFIG"] = str(path)
     os.environ["PATH"] = f"{localcluster.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
     return path
+
+
+@pytest.fixture(scope="session")
+def kueue(kubeconfig: Path) -> Iterator[float]:
+    """Kueue on the local cluster, built and installed on first use and running while some
+    session uses it (tests/kueue/install.py); the seconds making sure of it took. It sees
+    only namespaces labelled ``jobfn.test/kueue=true``."""
+    from tests.kueue.install import in_use  # only the Kueue tests pay for its build
+
+    with in_use(kubeconfig) as seconds:
+        yield seconds
 
 
 @pytest.fixture(scope="session")

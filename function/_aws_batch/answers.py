@@ -19,9 +19,10 @@ from .._attempts import MULTINODE
 from .._contract import AWS_JOB_NAME_TAG, GPU_RESOURCE
 from .._definitions import JobDefinition
 from .._failures import CONTAINER_EXITED
+from .._kueue import QueueSnapshot
 from .._plan import sketch_job
 from .._policy import QUANTITY_FACTORS, parse_quantity
-from .._queues import KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
+from .._queues import KUEUE_PRIORITY_CLASS_LABEL, KUEUE_QUEUE_LABEL, ComputeEnvironment, JobQueue
 from .._status import STATES
 from .._submission import Attempt, JobView
 
@@ -304,6 +305,8 @@ def job_queue(queue: JobQueue, arns: Arns, environments: Sequence[ComputeEnviron
     tags = {}
     if queue.kueue_queue is not None:
         tags[KUEUE_QUEUE_LABEL] = queue.kueue_queue
+    if queue.kueue_priority_class is not None:
+        tags[KUEUE_PRIORITY_CLASS_LABEL] = queue.kueue_priority_class
     if queue.priority_class is not None:
         tags["priorityClassName"] = queue.priority_class
     return {
@@ -318,4 +321,23 @@ def job_queue(queue: JobQueue, arns: Arns, environments: Sequence[ComputeEnviron
             for rank, e in enumerate(environments)
         ],
         "tags": tags,
+    }
+
+
+def queue_snapshot(snapshot: QueueSnapshot, arns: Arns) -> dict[str, Any]:
+    """A GetJobQueueSnapshot answer: Kueue's order, and the CPUs its admitted jobs use (as EKS
+    reports capacity, in ``cpu``). A job's ``earliestTimeAtPosition`` is when it joined the queue:
+    Kueue does not record when a job reached its position."""
+    return {
+        "frontOfQueue": {
+            "jobs": [
+                {"jobArn": arns.job(job.name), "earliestTimeAtPosition": (job.queued_since or 0) * 1000}
+                for job in snapshot.front
+            ],
+            "lastUpdatedAt": snapshot.taken_at_ms,
+        },
+        "queueUtilization": {
+            "totalCapacityUsage": [{"capacityUnit": "cpu", "quantity": float(snapshot.cpu_in_use)}],
+            "lastUpdatedAt": snapshot.taken_at_ms,
+        },
     }

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._definitions import JobDefinition, JobDefinitions
 from .._errors import InvalidRequest
+from .._kueue import QueueSnapshot
+from .._queues import JobQueue
 from .._submission import JobView, Submission
 from .answers import Arns
 from .fields import decode_token, encode_token, max_results
@@ -45,6 +47,8 @@ class Backend(Protocol):
     def registry(self) -> RegisteredDefinitions | None: ...
 
     def register(self, registration: Registration, caller: str | None) -> Registration: ...
+
+    def queue_snapshot(self, queue: JobQueue) -> QueueSnapshot: ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from typing import Any
 
 from .._errors import InvalidRequest
 from .._queues import JobQueue
-from .answers import JOB_NAME_TAG, compute_environment, job_definition, job_queue, registered_job_definition
+from .answers import (
+    JOB_NAME_TAG,
+    compute_environment,
+    job_definition,
+    job_queue,
+    queue_snapshot,
+    registered_job_definition,
+)
 from .call import Call, names, paged
 from .fields import required_string
 from .parsing import (
@@ -106,6 +113,16 @@ def describe_job_queues(call: Call) -> dict[str, Any]:
     return paged(
         "jobQueues", selected, lambda q: q.name, lambda q: job_queue(q, call.arns, queues.placement(q)), body
     )
+
+
+def get_job_queue_snapshot(call: Call) -> dict[str, Any]:
+    """The front of a Kueue-backed queue, in the order Kueue will admit it (its visibility API)."""
+    problems: list[str] = []
+    reference = required_string(call.body, "jobQueue", problems)
+    if reference is None:
+        raise InvalidRequest(problems[0])
+    queue = call.backend.definitions().queues.get(resource_name(reference, "job-queue"))
+    return queue_snapshot(call.backend.queue_snapshot(queue), call.arns)
 
 
 def describe_compute_environments(call: Call) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -179,6 +180,25 @@ def _project(name: str, ref: str, containerfile: Path, base: Image) -> Image:
     return image
 
 
+def binary_image(name: str, ref: str, binary: Path, path: str, config: ImageConfig) -> Image:
+    """An image of one static binary (a Go command) at ``path`` on an empty base: it needs no
+    libc, shell or CA bundle. The binary is hard-linked in, not copied; the build scripts
+    never rewrite a binary in place, so its size and modification time identify it."""
+    stat = binary.stat()
+    key = _key(name, ref, path, str(stat.st_size), str(stat.st_mtime_ns), repr(config))
+
+    def build(buildah: Buildah, scratch: Path) -> None:
+        target = scratch / "rootfs" / path.lstrip("/")
+        target.parent.mkdir(parents=True)
+        try:
+            os.link(binary, target)
+        except OSError:  # another file system
+            shutil.copy2(binary, target)
+        buildah.commit_rootfs(scratch / "rootfs", ref, key, config)
+
+    return Image(name, (ref,), key, build)
+
+
 def images() -> list[Image]:
     """Every image, bases before the images built on them, keys computed now.
 
@@ -300,9 +320,12 @@ def import_image(built: BuiltImage, address: Path, namespace: str = "k8s.io") ->
         _ctr(address, namespace, "images", "label", ref, f"{KEY_LABEL}={built.image.key}")
 
 
-def ensure_images(containerd_address: Path, namespace: str = "k8s.io") -> None:
-    """Build whatever is missing and import every image the node runs into that containerd."""
-    catalog = images()
+def ensure_images(
+    containerd_address: Path, namespace: str = "k8s.io", catalog: list[Image] | None = None
+) -> None:
+    """Build whatever is missing and import every image the node runs (or those of
+    ``catalog``, e.g. tests/knative's) into that containerd."""
+    catalog = catalog if catalog is not None else images()
     present = containerd_image_keys(containerd_address, namespace)
     stale = {image.name for image in catalog if any(present.get(ref) != image.key for ref in image.refs)}
     if not stale:
@@ -318,6 +341,7 @@ __all__ = [
     "Image",
     "ImageBuildError",
     "ImagesError",
+    "binary_image",
     "build_images",
     "ensure_images",
     "images",

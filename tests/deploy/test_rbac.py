@@ -18,6 +18,7 @@ FUNCTION_GRANTS = {
     "pods": {"list", "patch"},  # patch: the decision on a pod waiting in its gate
     "pods/log": {"get"},
     "events": {"list"},  # the dashboard shows a job's events
+    "leases.coordination.k8s.io": {"create", "get", "update"},  # max_active_jobs' places
 }
 REAPER_GRANTS = {
     "jobs.batch": {"get", "list", "patch", "delete"},

@@ -63,14 +63,3 @@ def test_dependencies_change_the_request_hash_and_no_dependencies_keep_it() -> N
 def test_what_depends_on_cannot_ask_is_refused(dependencies: list[Dependency], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         check_dependencies(dependencies)
-
-
-def test_a_kueue_queue_cannot_hold_a_job_for_its_dependencies_yet() -> None:
-    definitions = JobDefinitions.from_yaml(
-        (Path(__file__).parent.parent / "data" / "definitions" / "core.yaml")
-        .read_text()
-        .replace("definitions:", "queues:\n  - {name: quota, kueue_queue: team-a}\ndefinitions:", 1)
-    )
-    submission = Submission("echo", {"message": "hi"}, queue="quota", depends_on=(Dependency("a"),))
-    with pytest.raises(InvalidRequest, match="hands its jobs to Kueue"):
-        plan_submission(definitions, submission, JobSigner("sig"), "jobs")
