@@ -177,17 +177,3 @@ ACTIONS: dict[str, Action] = {
     "untagresource": untag_resource,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""
-
-#: Every action of the AWS Batch API (REST paths ``/v1/<action in lower case>``): those in
-#: ACTIONS, and the rest, answered in AWS's error shape as not served by jobfn.
-AWS_BATCH_ACTIONS = frozenset(
-    {
-        "canceljob", "createcomputeenvironment", "createjobqueue", "createschedulingpolicy",
-        "deletecomputeenvironment", "deletejobqueue", "deleteschedulingpolicy",
-        "deregisterjobdefinition", "describecomputeenvironments", "describejobdefinitions",
-        "describejobqueues", "describejobs", "describeschedulingpolicies", "listjobs",
-        "listschedulingpolicies", "listtagsforresource", "registerjobdefinition", "submitjob",
-        "tagresource", "terminatejob", "untagresource", "updatecomputeenvironment",
-        "updatejobqueue", "updateschedulingpolicy",
-    }
-)  # fmt: skip
