@@ -27,9 +27,7 @@ from ._contract import (
     JobSigner,
 )
 from ._definitions import JobDefinition, JobDefinitions
-from ._dependencies import (
-    is_waiting,
-)
+from ._dependencies import is_waiting
 from ._errors import (
     AlreadyExists,
     Conflict,
@@ -47,11 +45,14 @@ from ._settling import DependencySettler
 from ._state_events import announced_patch
 from ._status import (
     STATES,
+    UNFINISHED_SELECTOR,
+    candidates_selector,
     event_view,
     is_terminal,
     job_view,
     state_counts,
     submitted_tags,
+    with_final_state,
 )
 from ._store import WRITE_ATTEMPTS, Job, JobStore, PodLog
 from ._submission import JobEvent, JobPage, JobSummary, JobView, Submission
@@ -127,7 +128,8 @@ class JobManager:
         if cap is None:
             return self._create(manifest, submission, states)
         with self._cap_lock:
-            active = sum(1 for job in self.store.jobs(plan.definition.name) if not is_terminal(job))
+            unfinished = self.store.jobs(plan.definition.name, also=UNFINISHED_SELECTOR)
+            active = sum(1 for job in unfinished if not is_terminal(job))
             if active >= cap:
                 existing = self._existing_for_key(plan, submission)
                 if existing is not None:
@@ -218,7 +220,7 @@ class JobManager:
                 and (keep is None or keep(view))
             )
 
-        return self.store.newest_first(selected, wanted, limit, next_token)
+        return self.store.newest_first(selected, wanted, limit, next_token, candidates_selector(state))
 
     def summarize_jobs(self) -> JobSummary:
         """How many jobs are in each state, per definition and per queue: one pass over them all."""
@@ -367,7 +369,7 @@ class JobManager:
         """
         metadata = job["metadata"]
         annotations = {**(also or {}), DELETION_TIME_ANNOTATION: str(int(unix_time))}
-        patch = {"metadata": {"annotations": annotations}}
+        patch = with_final_state({"metadata": {"annotations": annotations}}, job)
         try:
             return self.store.patch(metadata["name"], patch, metadata["resourceVersion"])
         except (StaleWrite, JobNotFound):
@@ -376,8 +378,9 @@ class JobManager:
     def record_announced_state(self, job: Job, state: str) -> Job | None:
         """Record on a job as it was read that its ``state`` was announced; None if it changed since."""
         metadata = job["metadata"]
+        patch = with_final_state(announced_patch(state), job)
         try:
-            return self.store.patch(metadata["name"], announced_patch(state), metadata["resourceVersion"])
+            return self.store.patch(metadata["name"], patch, metadata["resourceVersion"])
         except (StaleWrite, JobNotFound):
             return None
 

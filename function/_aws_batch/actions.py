@@ -97,6 +97,7 @@ def list_jobs(call: Call) -> dict[str, Any]:
     keep = list_filter(body.get("filters"), body.get("jobStatus"))
     token = body.get("nextToken")
     page = call.backend.manager().list_jobs(
+        state=None if body.get("filters") else job_status(body.get("jobStatus")),
         labels={QUEUE_LABEL: queue_name},
         keep=keep,
         limit=limit,
