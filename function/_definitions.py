@@ -25,7 +25,7 @@ from ._contract import is_label_value
 from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 from ._queues import JobQueues, parse_queues
 from ._submission import OVERRIDE_NAMES
-from ._templating import JobTemplate, Template
+from ._templating import SAFE_LOADER, JobTemplate, Template
 from ._validation import SchemaValidator, schema_problem
 
 #: Reads key ``key`` of ConfigMap ``name`` in ``namespace`` (supplied by the manager).
@@ -206,7 +206,7 @@ class JobDefinitions:
     ) -> JobDefinitions:
         """Parse a definitions file's contents; raises DefinitionError naming the problem."""
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
         except yaml.YAMLError as error:
             raise DefinitionError(f"definitions file is not valid YAML: {error}") from None
         queues = JobQueues()

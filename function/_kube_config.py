@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from ._errors import ConfigurationError
+from ._templating import SAFE_LOADER
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 #: A projected ServiceAccount token is rotated in place; it is re-read this often (as client-go does).
@@ -126,7 +127,7 @@ def _relative(path: Path, value: str) -> str:
 def from_kubeconfig(path: Path) -> ClusterAccess:
     """The current context's server and credentials; ``Unsupported`` for other kinds of user."""
     try:
-        config = yaml.safe_load(path.read_text())
+        config = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     except (OSError, yaml.YAMLError) as error:
         raise ConfigurationError(f"cannot read kubeconfig {path}: {error}") from None
     if not isinstance(config, dict):
