@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask
-from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
@@ -162,9 +161,27 @@ def reply(view: JobView, source: str) -> flask.Response:
     }
     if view.created is not None:
         attributes["time"] = datetime.fromtimestamp(view.created, UTC).isoformat().replace("+00:00", "Z")
-    event = CloudEvent(attributes, view.to_json())
-    headers, body = to_binary(event, data_marshaller=lambda data: dumps(data).encode("utf-8"))
+    headers, body = binary_event(attributes, view.to_json())
     return flask.Response(body, status=201 if view.created_now else 200, headers=headers)
+
+
+def binary_event(attributes: Mapping[str, str], data: Any) -> tuple[dict[str, str], bytes]:
+    """An event jobfn sends, in HTTP binary mode: each attribute a ``ce-`` header, the JSON data the body.
+
+    Written here, not through the SDK's CloudEvent and to_binary (a third of this door's
+    CPU per event in a cProfile of 300 events): every attribute jobfn sends is ASCII it
+    made itself (a type, a namespace, a uid, a Job name, a time), so no header needs the
+    binding's percent-encoding, and the data is always a JSON object.
+    """
+    headers = {"ce-specversion": "1.0"}
+    if "time" not in attributes:  # as the SDK's CloudEvent stamped it
+        headers["ce-time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    for name, value in attributes.items():
+        if name == "datacontenttype":
+            headers["Content-Type"] = value
+        else:
+            headers[f"ce-{name}"] = value
+    return headers, dumps(data).encode("utf-8")
 
 
 def job_changed(event: CloudEvent, service: Service) -> flask.Response:
@@ -193,9 +210,7 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     if unannounced_state(view) is None:
         return json_response({"settled": settled}, 200)
     attributes, data = state_change(view, service.settings.namespace)
-    headers, body = to_binary(
-        CloudEvent(attributes, data), data_marshaller=lambda d: dumps(d).encode("utf-8")
-    )
+    headers, body = binary_event(attributes, data)
     response = flask.Response(body, status=200, headers=headers)
     response.headers["X-Jobfn-Settled"] = dumps(settled)  # for whoever watches; brokers ignore it
     return response
