@@ -54,7 +54,7 @@ cluster-up: install cluster-build ## start the local control plane; prints `expo
 cluster-down: install ## stop the local control plane and remove its state
 	$(VENV_PYTHON) -m tests.cluster down
 
-bench: install ## measure jobfn beside the direct client and k8s-jobs (< 15 min); table + bench/results/*.json
+bench: install ## measure jobfn beside the direct client, a hello-world and k8s-jobs, at scale too (< 20 min); table + bench/results/*.json
 	$(VENV_PYTHON) -m bench
 
 bench-smoke: install ## the benchmark with tiny counts: proves the harness works, measures nothing

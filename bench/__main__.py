@@ -21,15 +21,16 @@ from typing import Any
 from kubernetes import __version__ as kubernetes_client_version
 from kubernetes import client
 
-from . import report
+from . import fixtures, report
 from .cluster import BenchCluster
 from .coldstart import measure_cold_start
 from .harness import FULL, SMOKE, Bench
 from .memory import measure_memory
 from .reaper import measure_reaper
+from .scale import measure_scale
 from .submission import measure_submission
 
-PARTS = ("submission", "coldstart", "reaper", "memory")
+PARTS = ("submission", "coldstart", "memory", "scale", "reaper")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -79,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         "--reaper-sizes",
         help="comma-separated job counts for the reaper part (default: the plan's, 1000,10000)",
     )
+    parser.add_argument(
+        "--drop-fixtures",
+        action="store_true",
+        help="delete the kept fixture namespaces (thousands of finished jobs) and exit",
+    )
     options = parser.parse_args(argv)
     parts = [part.strip() for part in options.only.split(",") if part.strip()]
     unknown = sorted(set(parts) - set(PARTS))
@@ -92,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started, load_before = time.monotonic(), _load()
     cluster = BenchCluster.connect()
+    if options.drop_fixtures:
+        fixtures.drop_all(cluster, lambda message: print(message, file=sys.stderr))
+        return 0
     cluster.ensure_namespace(namespace)
     work_dir = options.output / f"run-{plan.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     bench = Bench(plan, cluster, namespace, work_dir)
@@ -117,12 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         if "coldstart" in parts:
             bench.say("coldstart ...")
             results.cold_start = measure_cold_start(bench)
-        if "reaper" in parts:
-            bench.say("reaper ...")
-            results.reaper = measure_reaper(bench)
         if "memory" in parts:
             bench.say("memory ...")
             results.memory = measure_memory(bench)
+        if "scale" in parts:
+            bench.say("scale ...")
+            results.scale = measure_scale(bench)
+        if "reaper" in parts:
+            bench.say("reaper ...")
+            results.reaper = measure_reaper(bench)
     finally:
         bench.clean()
     meta["load_after"] = _load()

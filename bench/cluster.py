@@ -105,6 +105,26 @@ class BenchCluster:
             if error.status != 404:
                 raise
 
+    def namespace_annotations(self, name: str) -> dict[str, str] | None:
+        """A namespace's annotations; None when it does not exist or is being deleted."""
+        try:
+            namespace = self.core.read_namespace(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return None
+        if namespace.status is not None and namespace.status.phase == "Terminating":
+            return None
+        return dict((namespace.metadata.annotations if namespace.metadata else None) or {})
+
+    def annotate_namespace(self, name: str, annotations: dict[str, str]) -> None:
+        self.core.patch_namespace(name, {"metadata": {"annotations": annotations}})
+
+    def namespaces_with_prefix(self, prefix: str) -> list[str]:
+        items = self.core.list_namespace(_request_timeout=60).items
+        names = [str(item.metadata.name) for item in items if item.metadata is not None]
+        return sorted(name for name in names if name.startswith(prefix))
+
     def count_jobs(self, namespace: str, selector: str) -> int:
         """How many jobs match (one list request, names only as far as the server allows)."""
         total, token = 0, None
@@ -118,11 +138,24 @@ class BenchCluster:
                 return total
 
     def delete_jobs(self, namespace: str, selector: str, timeout: float = 300.0) -> None:
-        """Delete every matching job in one request and wait until none is left."""
-        self.batch.delete_collection_namespaced_job(
-            namespace, label_selector=selector, propagation_policy="Background", _request_timeout=timeout
-        )
+        """Delete every matching job in one request and wait until none is left.
+
+        On a loaded machine the API server can give up on deleting 10,000 jobs in one
+        request (504 after its own minute): the deletion goes on, and is asked again.
+        """
         deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.batch.delete_collection_namespaced_job(
+                    namespace,
+                    label_selector=selector,
+                    propagation_policy="Background",
+                    _request_timeout=timeout,
+                )
+                break
+            except ApiException as error:
+                if error.status not in (500, 504) or time.monotonic() > deadline:
+                    raise
         while self.batch.list_namespaced_job(namespace, label_selector=selector, limit=1).items:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"jobs {selector} in {namespace} still there after {timeout:.0f}s")

@@ -37,6 +37,14 @@ class Plan:
     memory_early: int
     memory_late: int
     memory_concurrency: int
+    scale_sizes: tuple[int, ...]
+    """Finished jobs already in the namespace (fixtures kept between runs: bench/fixtures.py)."""
+    scale_submissions: int
+    """Submissions per definition and size, at c=1, split over ``rounds``."""
+    scale_listings: int
+    """Listing requests per kind, size and round."""
+    scale_large_listings: int
+    """Listing requests that select most of the largest namespace's jobs (slow by nature)."""
 
 
 FULL = Plan(
@@ -46,10 +54,16 @@ FULL = Plan(
     rounds=3,
     warmup_per_thread=3,
     cold_starts=10,
-    reaper_sizes=(1_000, 10_000),
+    # Deleting runs against kubectl, on jobs made for each run (10,000 takes ~4 min to make):
+    # the reaper at 10,000 and 50,000 is measured by the scale part's passes over its fixtures.
+    reaper_sizes=(1_000,),
     memory_early=100,
     memory_late=10_000,
     memory_concurrency=32,
+    scale_sizes=(0, 10_000, 50_000),
+    scale_submissions=300,
+    scale_listings=5,
+    scale_large_listings=1,
 )
 SMOKE = Plan(
     name="smoke",
@@ -62,6 +76,10 @@ SMOKE = Plan(
     memory_early=20,
     memory_late=100,
     memory_concurrency=2,
+    scale_sizes=(0, 30),
+    scale_submissions=4,
+    scale_listings=2,
+    scale_large_listings=1,
 )
 
 REST_PROBE = Probe(
@@ -111,9 +129,10 @@ class Bench:
             "KUBECONFIG": str(self.cluster.kubeconfig),
         }
 
-    def function_env(self) -> dict[str, str]:
+    def function_env(self, namespace: str | None = None) -> dict[str, str]:
         return {
             **self.server_env(),
+            "JOB_NAMESPACE": namespace or self.namespace,
             "JOB_DEFINITIONS_CONFIG_PATH": str(self.jobfn_definitions),
             "THREADS": deployed_threads(),
         }
@@ -122,10 +141,10 @@ class Bench:
     def hello_world_env() -> dict[str, str]:
         return {"THREADS": deployed_threads()}
 
-    def start_function(self, name: str = "function") -> Server:
+    def start_function(self, name: str = "function", namespace: str | None = None) -> Server:
         """A fresh function process, answered /readyz."""
         port = free_port()
-        server = start_server(name, function_argv(port), port, self.function_env(), self.log_dir)
+        server = start_server(name, function_argv(port), port, self.function_env(namespace), self.log_dir)
         try:
             wait_until_ok(server, READY_PROBE, timeout=60, interval=0.02)
         except BaseException:

@@ -1,7 +1,10 @@
-"""Measurement 4: does the function's memory grow with the submissions it has served?
+"""Measurement 4: the function's memory after many submissions, beside a bare function's after as many requests.
 
 A fresh function process serves ``memory_early`` submissions, then the rest up to
-``memory_late``, through the REST door; its RSS (whole process tree) is read after each.
+``memory_late``, through the REST door; its RSS (whole process tree: functions-framework's
+gunicorn arbiter and its worker) is read after each. A fresh functions-framework
+hello-world then serves ``memory_late`` requests and is read the same way: the floor
+any function pays for the same traffic.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .harness import Bench
-from .processes import LoadGenerator
+from .processes import LoadGenerator, Probe, free_port, hello_world_argv, start_server, wait_until_ok
 from .procfs import sample_tree
 from .workload import DEFINITION_NAME
 
@@ -21,11 +24,27 @@ class MemoryFigure:
     late_submissions: int
     late_rss_mib: float
     errors: int
+    hello_world_requests: int
+    hello_world_rss_mib: float
 
     @property
     def growth(self) -> float:
         """Late RSS over early RSS, minus one (0.05 is 5 % growth)."""
         return self.late_rss_mib / self.early_rss_mib - 1
+
+
+def _hello_world_rss(bench: Bench, requests: int, concurrency: int) -> tuple[int, float]:
+    port = free_port()
+    server = start_server(
+        "hello-world-memory", hello_world_argv(port), port, bench.hello_world_env(), bench.log_dir
+    )
+    try:
+        wait_until_ok(server, Probe("GET", "/"), timeout=60, interval=0.02)
+        with LoadGenerator("http", {"url": f"{server.base_url}/"}, bench.log_dir) as load:
+            served = load.burst(concurrency, count=requests)
+            return served.completed, sample_tree(server.pid).rss_bytes / 2**20
+    finally:
+        server.stop()
 
 
 def measure_memory(bench: Bench) -> MemoryFigure:
@@ -40,16 +59,20 @@ def measure_memory(bench: Bench) -> MemoryFigure:
             late_rss = sample_tree(server.pid).rss_bytes
     finally:
         server.stop()
+    bench.clean()
+    hello_requests, hello_rss = _hello_world_rss(bench, plan.memory_late, plan.memory_concurrency)
     figure = MemoryFigure(
         early_submissions=early.completed,
         early_rss_mib=early_rss / 2**20,
         late_submissions=early.completed + late.completed,
         late_rss_mib=late_rss / 2**20,
         errors=early.errors + late.errors,
+        hello_world_requests=hello_requests,
+        hello_world_rss_mib=hello_rss,
     )
     bench.say(
         f"memory: {figure.early_rss_mib:.1f} MiB after {figure.early_submissions}, "
-        f"{figure.late_rss_mib:.1f} MiB after {figure.late_submissions} ({figure.growth:+.1%})"
+        f"{figure.late_rss_mib:.1f} MiB after {figure.late_submissions} ({figure.growth:+.1%}); "
+        f"hello-world {figure.hello_world_rss_mib:.1f} MiB after {figure.hello_world_requests} requests"
     )
-    bench.clean()
     return figure

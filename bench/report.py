@@ -11,6 +11,7 @@ from typing import Any
 from .coldstart import ColdStartFigure
 from .memory import MemoryFigure
 from .reaper import ReaperFigure
+from .scale import ScaleFigure
 from .submission import LABELS, SubmissionFigure
 
 DOORS = ("function-http", "function-cloudevent")
@@ -25,12 +26,24 @@ class TargetCheck:
     limit: float
     at_least: bool
     """True when the ratio must be at least ``limit``; False when at most."""
+    never_beyond: float | None = None
+    """A bound the ratio must never pass even where it misses ``limit`` (e.g. CPU: 1.3, never 1.5)."""
 
     @property
     def passed(self) -> bool | None:
         if self.ratio is None:
             return None
         return self.ratio >= self.limit if self.at_least else self.ratio <= self.limit
+
+    @property
+    def verdict(self) -> str:
+        if self.passed is None:
+            return "n/a"
+        if self.passed:
+            return "pass"
+        if self.never_beyond is not None and self.ratio is not None and self.ratio > self.never_beyond:
+            return f"MISS (past {self.never_beyond:g})"
+        return "MISS"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
@@ -45,6 +58,7 @@ class Results:
     cold_start: list[ColdStartFigure] = field(default_factory=list)
     reaper: list[ReaperFigure] = field(default_factory=list)
     memory: MemoryFigure | None = None
+    scale: list[ScaleFigure] = field(default_factory=list)
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -79,7 +93,7 @@ def target_checks(results: Results) -> list[TargetCheck]:
                 TargetCheck(
                     f"{name} throughput vs direct client, c={concurrency}",
                     _ratio(throughput, figure("direct", concurrency, lambda f: f.per_second)),
-                    0.9,
+                    0.95,
                     at_least=True,
                 ),
                 TargetCheck(
@@ -91,8 +105,9 @@ def target_checks(results: Results) -> list[TargetCheck]:
                 TargetCheck(
                     f"{name} CPU/submission vs direct client, c={concurrency}",
                     _ratio(cpu, figure("direct", concurrency, lambda f: f.cpu_ms_per_submission)),
-                    1.5,
+                    1.3,
                     at_least=False,
+                    never_beyond=1.5,
                 ),
             ]
     starts = {f.kind: f.median_ms for f in results.cold_start}
@@ -100,15 +115,15 @@ def target_checks(results: Results) -> list[TargetCheck]:
         hello = starts.get("hello-world")
         checks += [
             TargetCheck(
-                "cold start to first submission vs hello-world",
+                "cold start to first job created vs hello-world's first 200",
                 _ratio(starts.get("function-submission"), hello),
-                2.0,
+                1.8,
                 at_least=False,
             ),
             TargetCheck(
-                "cold start to /readyz vs hello-world",
+                "cold start to /readyz vs hello-world's first 200",
                 _ratio(starts.get("function-ready"), hello),
-                1.2,
+                1.5,
                 False,
             ),
         ]
@@ -142,6 +157,50 @@ def target_checks(results: Results) -> list[TargetCheck]:
                 at_least=False,
             )
         )
+        checks.append(
+            TargetCheck(
+                f"function RSS vs hello-world's, each after {memory.late_submissions} requests",
+                _ratio(memory.late_rss_mib, memory.hello_world_rss_mib),
+                1.2,
+                at_least=False,
+            )
+        )
+    checks += scale_checks(results.scale)
+    return checks
+
+
+def _spread(values: list[float]) -> float | None:
+    return max(values) / min(values) if values and min(values) > 0 else None
+
+
+def scale_checks(figures: list[ScaleFigure]) -> list[TargetCheck]:
+    """Flat cost: submission latency within 1.2 x across sizes; listings under 1 s at the largest."""
+    checks: list[TargetCheck] = []
+    sizes = sorted({f.jobs for f in figures})
+    if not sizes:
+        return checks
+    shown = " / ".join(f"{size:,}" for size in sizes)
+    for measure in sorted({f.measure for f in figures if f.measure.startswith("submit ")}):
+        of_measure = [f for f in figures if f.measure == measure]
+        spreads = {
+            "p50": _spread([f.p50_ms for f in of_measure]),
+            "p99": _spread([f.p99_ms for f in of_measure]),
+        }
+        for percentile, spread in spreads.items():
+            checks.append(TargetCheck(
+                f"{measure} {percentile} latency, slowest vs fastest of {shown} jobs",
+                spread, 1.2, at_least=False))  # fmt: skip
+    largest = sizes[-1]
+    for figure in figures:
+        if figure.measure.startswith("list ") and figure.jobs == largest:
+            checks.append(TargetCheck(
+                f"{figure.measure} p99 at {largest:,} jobs, in seconds",
+                figure.p99_ms / 1000 if figure.samples else None, 1.0, at_least=False))  # fmt: skip
+    passes = sorted((f for f in figures if f.measure == "reaper pass" and f.jobs), key=lambda f: f.jobs)
+    if len(passes) >= 2:
+        checks.append(TargetCheck(
+            f"reaper pass peak RSS, {passes[-1].jobs:,} vs {passes[0].jobs:,} jobs (within 10 %)",
+            _ratio(passes[-1].peak_rss_mib, passes[0].peak_rss_mib), 1.1, at_least=False))  # fmt: skip
     return checks
 
 
@@ -165,6 +224,7 @@ def as_json(results: Results) -> dict[str, Any]:
         "submission": [asdict(f) for f in results.submission],
         "cold_start": [asdict(f) for f in results.cold_start],
         "reaper": [asdict(f) for f in results.reaper],
+        "scale": [asdict(f) for f in results.scale],
         "memory": (
             {**asdict(results.memory), "growth": results.memory.growth}
             if results.memory is not None
@@ -255,9 +315,19 @@ def as_table(results: Results) -> str:
         memory = results.memory
         lines += [
             f"Memory: function RSS {memory.early_rss_mib:.1f} MiB after {memory.early_submissions} submissions, "
-            f"{memory.late_rss_mib:.1f} MiB after {memory.late_submissions} ({memory.growth:+.1%})",
+            f"{memory.late_rss_mib:.1f} MiB after {memory.late_submissions} ({memory.growth:+.1%}); "
+            f"hello-world {memory.hello_world_rss_mib:.1f} MiB after {memory.hello_world_requests} requests",
             "",
         ]
+    if results.scale:
+        lines.append("Scale: latency with N finished jobs already in the namespace (reaper pass: wall time)")
+        lines += _table(
+            ["measure", "jobs", "p50 ms", "p99 ms", "samples", "errors", "CPU s", "peak RSS MiB"],
+            [[f.measure, f"{f.jobs:,}", f"{f.p50_ms:.1f}", f"{f.p99_ms:.1f}", str(f.samples), str(f.errors),
+              f"{f.cpu_seconds:.1f}" if f.peak_rss_mib else "-",
+              f"{f.peak_rss_mib:.0f}" if f.peak_rss_mib else "-"] for f in results.scale],
+        )  # fmt: skip
+        lines.append("")
     checks = target_checks(results)
     if checks:
         lines.append("Targets")
@@ -268,7 +338,7 @@ def as_table(results: Results) -> str:
                     check.target,
                     "n/a" if check.ratio is None else f"{check.ratio:.2f}",
                     f"{'>=' if check.at_least else '<='} {check.limit:g}",
-                    {True: "pass", False: "MISS", None: "n/a"}[check.passed],
+                    check.verdict,
                 ]
                 for check in checks
             ],

@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 DEFINITION_NAME = "bench"
+#: The same job under a cap on active jobs: each submission first counts the active ones.
+CAPPED_DEFINITION_NAME = "bench-capped"
+CAP = 1000
 EVENT_TYPE = "dev.jobfn.bench"
 SIGNATURE = "jobfn-bench"
 MESSAGE = "submitted by the jobfn benchmark"
@@ -53,7 +56,14 @@ def jobfn_definitions() -> str:
                 "parameters": {"message": {"type": "string", "maxLength": 1000}},
                 "event_types": [EVENT_TYPE],
                 "template": JOB_TEMPLATE,
-            }
+            },
+            {
+                "name": CAPPED_DEFINITION_NAME,
+                "description": "The benchmark's job, at most CAP of them active at once.",
+                "parameters": {"message": {"type": "string", "maxLength": 1000}},
+                "max_active_jobs": CAP,
+                "template": JOB_TEMPLATE,
+            },
         ]
     }
     return yaml.safe_dump(document, sort_keys=False)

@@ -60,6 +60,11 @@ SCHEDULING_GATE = ANNOTATION_PREFIX + "n-to-n"
 QUEUE_LABEL = ANNOTATION_PREFIX + "queue"
 #: On a job waiting for its dependencies: the Kueue LocalQueue it joins when they are met.
 KUEUE_QUEUE_ANNOTATION = ANNOTATION_PREFIX + "kueue-queue"
+#: SUCCEEDED or FAILED, on a finished job (written with the reaper's mark, in the same
+#: request): an index, so a listing by state or the active-jobs cap selects the jobs it
+#: needs and not every job. A finished job never changes, so the label is never stale;
+#: a job without it is examined by its status (``_status.candidates_selector``).
+FINAL_STATE_LABEL = ANNOTATION_PREFIX + "final-state"
 
 #: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -113,13 +118,17 @@ class JobSigner:
         self,
         job_definition_name: str | None = None,
         extra_labels: Mapping[str, str] | None = None,
+        also: str | None = None,
     ) -> str:
-        """The label selector for this signature's jobs, optionally narrowed."""
+        """The label selector for this signature's jobs, optionally narrowed (``also``: a
+        requirement as the API spells it, e.g. ``!key``)."""
         parts = [f"{MANAGED_BY_LABEL}={self.signature}"]
         if job_definition_name:
             parts.append(f"{DEFINITION_LABEL}={job_definition_name}")
         for key, value in (extra_labels or {}).items():
             parts.append(f"{key}={value}")
+        if also:
+            parts.append(also)
         return ",".join(parts)
 
     def is_signed(self, job: Mapping[str, Any]) -> bool:

@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from ._contract import is_label_value
@@ -27,7 +26,8 @@ from ._errors import DefinitionError, DefinitionNotFound, InvalidArguments
 from ._queues import JobQueues, parse_queues
 from ._retry_rules import RetryRule
 from ._submission import OVERRIDE_NAMES
-from ._templating import JobTemplate, Template
+from ._templating import SAFE_LOADER, JobTemplate, Template
+from ._validation import SchemaValidator, schema_problem
 
 #: Reads key ``key`` of ConfigMap ``name`` in ``namespace`` (supplied by the manager).
 ConfigMapReader = Callable[[str, str, str], str]
@@ -86,7 +86,7 @@ class JobDefinition:
     """The share of its CPU a registered definition's containers request (the operator's overcommit)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(self.schema()))
+        object.__setattr__(self, "_validator", SchemaValidator(self.schema()))
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema arguments must satisfy."""
@@ -109,8 +109,8 @@ class JobDefinition:
             for key in arguments
             if key not in self.parameters
         ]
-        validator: jsonschema.Draft202012Validator = self._validator  # type: ignore[attr-defined]
-        for error in validator.iter_errors(arguments):
+        validator: SchemaValidator = self._validator  # type: ignore[attr-defined]
+        for error in validator.problems(arguments):
             if error.validator == "additionalProperties":
                 continue  # reported above, with the list of real parameters
             where = ".".join(str(p) for p in error.absolute_path) or "arguments"
@@ -211,7 +211,7 @@ class JobDefinitions:
     ) -> JobDefinitions:
         """Parse a definitions file's contents; raises DefinitionError naming the problem."""
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
         except yaml.YAMLError as error:
             raise DefinitionError(f"definitions file is not valid YAML: {error}") from None
         queues = JobQueues()
@@ -340,12 +340,11 @@ def _parameters(
         unknown = set(spec) - _PARAMETER_KEYS
         if unknown:
             raise fail(f"parameter '{name}' has unknown keys {sorted(unknown)}")
-        try:
-            jsonschema.Draft202012Validator.check_schema(spec)
-        except jsonschema.SchemaError as error:
-            raise fail(f"parameter '{name}' is not a valid schema: {error.message}") from None
+        problem = schema_problem(spec)
+        if problem is not None:
+            raise fail(f"parameter '{name}' is not a valid schema: {problem}")
         if "default" in spec:
-            problems = list(jsonschema.Draft202012Validator(spec).iter_errors(spec["default"]))
+            problems = SchemaValidator(spec).problems(spec["default"])
             if problems:
                 raise fail(f"parameter '{name}' default is invalid: {problems[0].message}")
         parameters[str(name)] = spec

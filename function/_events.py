@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask
-from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.datastructures import Headers
@@ -35,9 +34,17 @@ from ._service import Service
 from ._state_events import state_change, unannounced_state
 from ._status import is_terminal
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
-from ._web import ENDPOINT_KEY, dumps, is_json_media_type, json_response, parse_json, read_body
+from ._web import (
+    ENDPOINT_KEY,
+    STRUCTURED_MEDIA_TYPE_PREFIX,
+    dumps,
+    is_json_media_type,
+    json_response,
+    media_type_of,
+    parse_json,
+    read_body,
+)
 
-STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 STRUCTURED_JSON_MEDIA_TYPE = "application/cloudevents+json"
 #: The type of the reply event that names the job an event created (or found).
@@ -51,17 +58,6 @@ REQUIRED_BINARY_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
 JOB_CHANGED_EVENT_TYPES = frozenset(
     {"dev.knative.apiserver.resource.update", "dev.knative.apiserver.resource.add"}
 )
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def is_cloudevent(headers: Mapping[str, str] | Headers) -> bool:
-    """Whether a request carries a CloudEvent: a ``ce-specversion`` header or a CloudEvents media type."""
-    if headers.get("ce-specversion") is not None:
-        return True
-    return _media_type(headers.get("Content-Type")).startswith(STRUCTURED_MEDIA_TYPE_PREFIX)
 
 
 def idempotency_key(source: str, event_id: str) -> str:
@@ -84,7 +80,7 @@ def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent
     is handed only what that mode reads: it would otherwise take a request that lacks a
     binary-mode header for a structured event and parse its body as one.
     """
-    media_type = _media_type(headers.get("Content-Type"))
+    media_type = media_type_of(headers.get("Content-Type"))
     if media_type == BATCH_MEDIA_TYPE:
         raise UnsupportedMediaType("batched CloudEvents are not accepted; send one event per request")
     if media_type.startswith(STRUCTURED_MEDIA_TYPE_PREFIX):
@@ -145,7 +141,7 @@ def arguments_of(event: CloudEvent) -> dict[str, Any]:
     data = event.get_data()
     if data is None or data in ("", b""):
         return {}
-    media_type = _media_type(event.get("datacontenttype"))
+    media_type = media_type_of(event.get("datacontenttype"))
     if media_type and not is_json_media_type(media_type):
         raise UnsupportedMediaType(f"the event's data must be JSON, not {media_type[:80]}")
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -166,9 +162,27 @@ def reply(view: JobView, source: str) -> flask.Response:
     }
     if view.created is not None:
         attributes["time"] = datetime.fromtimestamp(view.created, UTC).isoformat().replace("+00:00", "Z")
-    event = CloudEvent(attributes, view.to_json())
-    headers, body = to_binary(event, data_marshaller=lambda data: dumps(data).encode("utf-8"))
+    headers, body = binary_event(attributes, view.to_json())
     return flask.Response(body, status=201 if view.created_now else 200, headers=headers)
+
+
+def binary_event(attributes: Mapping[str, str], data: Any) -> tuple[dict[str, str], bytes]:
+    """An event jobfn sends, in HTTP binary mode: each attribute a ``ce-`` header, the JSON data the body.
+
+    Written here, not through the SDK's CloudEvent and to_binary (a third of this door's
+    CPU per event in a cProfile of 300 events): every attribute jobfn sends is ASCII it
+    made itself (a type, a namespace, a uid, a Job name, a time), so no header needs the
+    binding's percent-encoding, and the data is always a JSON object.
+    """
+    headers = {"ce-specversion": "1.0"}
+    if "time" not in attributes:  # as the SDK's CloudEvent stamped it
+        headers["ce-time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    for name, value in attributes.items():
+        if name == "datacontenttype":
+            headers["Content-Type"] = value
+        else:
+            headers[f"ce-{name}"] = value
+    return headers, dumps(data).encode("utf-8")
 
 
 def job_changed(event: CloudEvent, service: Service) -> flask.Response:
@@ -199,9 +213,7 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
     if unannounced_state(view) is None:
         return json_response({"settled": settled}, 200)
     attributes, data = state_change(view, service.settings.namespace)
-    headers, body = to_binary(
-        CloudEvent(attributes, data), data_marshaller=lambda d: dumps(d).encode("utf-8")
-    )
+    headers, body = binary_event(attributes, data)
     response = flask.Response(body, status=200, headers=headers)
     response.headers["X-Jobfn-Settled"] = dumps(settled)  # for whoever watches; brokers ignore it
     return response

@@ -36,7 +36,7 @@ from ._errors import (
     TooManyRequests,
     Unavailable,
 )
-from ._status import TERMINAL_STATES, job_state
+from ._status import TERMINAL_STATES, UNFINISHED_SELECTOR, job_state
 from ._store import JobStore
 from ._submission import JobView
 
@@ -160,7 +160,11 @@ class JobCaps:
             pass
         # First use: the definition's active jobs hold their places from the start.
         now = int(time.time())
-        active = {job["metadata"]["name"]: now for job in self.store.jobs(definition) if not _finished(job)}
+        active = {
+            job["metadata"]["name"]: now
+            for job in self.store.jobs(definition, also=UNFINISHED_SELECTOR)
+            if not _finished(job)
+        }
         lease = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",

@@ -46,11 +46,13 @@ from ._settling import DependencySettler
 from ._state_events import announced_patch
 from ._status import (
     STATES,
+    candidates_selector,
     event_view,
     is_terminal,
     job_view,
     state_counts,
     submitted_tags,
+    with_final_state,
 )
 from ._store import WRITE_ATTEMPTS, Job, JobStore, PodLog
 from ._submission import JobEvent, JobPage, JobSummary, JobView, Submission
@@ -221,7 +223,7 @@ class JobManager:
                 and (keep is None or keep(view))
             )
 
-        return self.store.newest_first(selected, wanted, limit, next_token)
+        return self.store.newest_first(selected, wanted, limit, next_token, candidates_selector(state))
 
     def summarize_jobs(self) -> JobSummary:
         """How many jobs are in each state, per definition and per queue: one pass over them all."""
@@ -365,7 +367,7 @@ class JobManager:
         """
         metadata = job["metadata"]
         annotations = {**(also or {}), DELETION_TIME_ANNOTATION: str(int(unix_time))}
-        patch = {"metadata": {"annotations": annotations}}
+        patch = with_final_state({"metadata": {"annotations": annotations}}, job)
         try:
             return self.store.patch(metadata["name"], patch, metadata["resourceVersion"])
         except (StaleWrite, JobNotFound):
@@ -374,8 +376,9 @@ class JobManager:
     def record_announced_state(self, job: Job, state: str) -> Job | None:
         """Record on a job as it was read that its ``state`` was announced; None if it changed since."""
         metadata = job["metadata"]
+        patch = with_final_state(announced_patch(state), job)
         try:
-            return self.store.patch(metadata["name"], announced_patch(state), metadata["resourceVersion"])
+            return self.store.patch(metadata["name"], patch, metadata["resourceVersion"])
         except (StaleWrite, JobNotFound):
             return None
 

@@ -17,10 +17,8 @@ from collections.abc import Callable
 import flask
 
 from . import _aws_batch as aws_batch
-from . import _events as events
 from . import _rest as rest
-from ._aws_batch.actions import AWS_BATCH_ACTIONS
-from ._aws_batch.door import error_response as aws_error_response
+from ._aws_batch import AWS_BATCH_ACTIONS
 from ._logs import start_request_fields
 from ._metrics import REQUEST_SECONDS
 from ._service import Service
@@ -30,6 +28,7 @@ from ._web import (
     begin_request,
     check_header_encoding,
     error_response,
+    is_cloudevent,
     release_unread_body,
 )
 
@@ -37,7 +36,15 @@ logger = logging.getLogger(__name__)
 
 FrontDoor = Callable[[flask.Request, Service], flask.Response]
 #: The error answer of each door that does not use the one JSON error shape.
-ERROR_RESPONSES: dict[str, Callable[[BaseException], flask.Response]] = {"aws_batch": aws_error_response}
+ERROR_RESPONSES: dict[str, Callable[[BaseException], flask.Response]] = {
+    "aws_batch": aws_batch.error_response
+}
+
+
+def _events_door(request: flask.Request, service: Service) -> flask.Response:
+    from . import _events  # on the first event: a REST-only start never imports it
+
+    return _events.handle(request, service)
 
 
 def is_aws_batch_path(path: str) -> bool:
@@ -50,8 +57,8 @@ def is_aws_batch_path(path: str) -> bool:
 
 def choose_door(request: flask.Request) -> tuple[str, FrontDoor]:
     """The name of the front door that serves ``request``, and the door."""
-    if events.is_cloudevent(request.headers):
-        return "events", events.handle
+    if is_cloudevent(request.headers):
+        return "events", _events_door
     if is_aws_batch_path(request.path):
         return "aws_batch", aws_batch.handle
     return "rest", rest.handle

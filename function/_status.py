@@ -31,6 +31,7 @@ from ._contract import (
     DEFINITION_LABEL,
     DEFINITION_REVISION_ANNOTATION,
     DELETION_TIME_ANNOTATION,
+    FINAL_STATE_LABEL,
     OVERRIDES_ANNOTATION,
     QUEUE_LABEL,
     TAGS_ANNOTATION,
@@ -85,6 +86,31 @@ def terminal_condition(job: Json) -> Json | None:
 def is_terminal(job: Json) -> bool:
     """Whether the Job controller has finished the job (Complete or Failed)."""
     return terminal_condition(job) is not None
+
+
+#: The jobs that may still be active: every job not labelled finished (``FINAL_STATE_LABEL``).
+UNFINISHED_SELECTOR = f"!{FINAL_STATE_LABEL}"
+
+
+def with_final_state(patch: dict[str, Any], job: Json) -> dict[str, Any]:
+    """``patch`` to ``job``, carrying the index label too when the job is finished (one write)."""
+    if is_terminal(job):
+        metadata = patch.setdefault("metadata", {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), FINAL_STATE_LABEL: job_state(job)[0]}
+    return patch
+
+
+def candidates_selector(state: str | None) -> str | None:
+    """A label requirement every job in ``state`` meets (None: every job may be).
+
+    A finished job's state is final, so a job labelled with another finished state is
+    skipped; a job without the label is examined, whatever its state.
+    """
+    if state is None:
+        return None
+    if state in TERMINAL_STATES:
+        return f"{FINAL_STATE_LABEL} notin ({','.join(s for s in TERMINAL_STATES if s != state)})"
+    return UNFINISHED_SELECTOR
 
 
 def terminal_time(job: Json) -> int | None:

@@ -72,14 +72,16 @@ class JobStore:
         definition: str | None = None,
         labels: Mapping[str, str] | None = None,
         page_size: int = API_PAGE_SIZE,
+        also: str | None = None,
     ) -> Iterator[list[Job]]:
-        """Every job of this signature (of ``definition``, with ``labels``), one API page at a time."""
+        """Every job of this signature (of ``definition``, with ``labels``, meeting ``also``),
+        one API page at a time."""
         if labels:
             check_labels(labels)
         if definition:
             check_labels({DEFINITION_LABEL: definition})
         query: list[tuple[str, Any]] = [
-            ("labelSelector", self.signer.label_selector(definition, labels)),
+            ("labelSelector", self.signer.label_selector(definition, labels, also)),
             ("limit", page_size),
         ]
         while True:
@@ -90,9 +92,11 @@ class JobStore:
                 return
             query = [*query[:2], ("continue", token)]
 
-    def jobs(self, definition: str | None = None, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
+    def jobs(
+        self, definition: str | None = None, labels: Mapping[str, str] | None = None, also: str | None = None
+    ) -> Iterator[Job]:
         """Every job of this signature, streamed (memory: one page)."""
-        for page in self.pages(definition, labels):
+        for page in self.pages(definition, labels, also=also):
             yield from page
 
     def newest_first(
@@ -101,6 +105,7 @@ class JobStore:
         keep: Callable[[JobView], bool] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        also: str | None = None,
     ) -> JobPage:
         """The one listing rule: a full page of the views ``keep`` accepts, newest first.
 
@@ -115,7 +120,7 @@ class JobStore:
         before = decode_position(next_token) if next_token else None
         eligible = (
             view
-            for view in map(job_view, self.jobs(labels=labels))
+            for view in map(job_view, self.jobs(labels=labels, also=also))
             if (before is None or newest_first_position(view) < before) and (keep is None or keep(view))
         )
         newest = heapq.nlargest(limit + 1, eligible, key=newest_first_position)

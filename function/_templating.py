@@ -25,7 +25,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ._errors import DefinitionError
 
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: LibYAML's parser with PyYAML's safe constructor, when the wheel has it: the same values,
+#: parsed in a tenth of the pure-Python parser's time (every definitions load, every render).
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENVIRONMENT = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
@@ -90,7 +92,7 @@ class JobTemplate:
         self.source = source
         self.variables: frozenset[str] = frozenset()
         try:
-            tree = yaml.load(_quote_unquoted_expressions(text), Loader=_SAFE_LOADER)  # noqa: S506
+            tree = yaml.load(_quote_unquoted_expressions(text), Loader=SAFE_LOADER)  # noqa: S506
         except yaml.YAMLError as error:
             hint = ""
             if "{%" in text:

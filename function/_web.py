@@ -42,6 +42,9 @@ from ._errors import (
 from ._logs import request_id
 from ._metrics import API_ERRORS
 
+#: CloudEvents' structured and batched modes (their media types start so).
+STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
+
 logger = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
@@ -169,6 +172,17 @@ def read_body(request: flask.Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
     request.environ[_BODY_READ] = True
     return b"".join(chunks)
+
+
+def media_type_of(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_cloudevent(headers: Mapping[str, str] | Headers) -> bool:
+    """Whether a request carries a CloudEvent: a ``ce-specversion`` header or a CloudEvents media type."""
+    if headers.get("ce-specversion") is not None:
+        return True
+    return media_type_of(headers.get("Content-Type")).startswith(STRUCTURED_MEDIA_TYPE_PREFIX)
 
 
 def is_json_media_type(media_type: str) -> bool:

@@ -108,7 +108,7 @@ def run(settings: ReaperSettings) -> dict[str, Any]:
     try:
         return reaper.run().to_json()
     finally:
-        api.api_client.close()  # type: ignore[no-untyped-call]
+        api.close()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,40 @@ A job's id is its Kubernetes name; the children of an array job are
 
 from __future__ import annotations
 
-from .door import handle
+from typing import TYPE_CHECKING
 
-__all__ = ["handle"]
+if TYPE_CHECKING:
+    import flask
+
+    from .._service import Service
+
+#: Every action of the AWS Batch API (REST paths ``/v1/<action in lower case>``): those in
+#: ``actions.ACTIONS``, and the rest, answered in AWS's error shape as not served by jobfn.
+AWS_BATCH_ACTIONS = frozenset(
+    {
+        "canceljob", "createcomputeenvironment", "createjobqueue", "createschedulingpolicy",
+        "deletecomputeenvironment", "deletejobqueue", "deleteschedulingpolicy",
+        "deregisterjobdefinition", "describecomputeenvironments", "describejobdefinitions",
+        "describejobqueues", "describejobs", "describeschedulingpolicies", "getjobqueuesnapshot", "listjobs",
+        "listschedulingpolicies", "listtagsforresource", "registerjobdefinition", "submitjob",
+        "tagresource", "terminatejob", "untagresource", "updatecomputeenvironment",
+        "updatejobqueue", "updateschedulingpolicy",
+    }
+)  # fmt: skip
+
+
+# The door is imported by its first request: a function that serves no AWS client never pays
+# for it on a cold start (python -X importtime: door, actions, SigV4 and answers).
+def handle(request: flask.Request, service: Service) -> flask.Response:
+    from .door import handle as door
+
+    return door(request, service)
+
+
+def error_response(error: BaseException) -> flask.Response:
+    from .door import error_response as answer
+
+    return answer(error)
+
+
+__all__ = ["AWS_BATCH_ACTIONS", "error_response", "handle"]

@@ -97,6 +97,7 @@ def list_jobs(call: Call) -> dict[str, Any]:
     keep = list_filter(body.get("filters"), body.get("jobStatus"))
     token = body.get("nextToken")
     page = call.backend.manager().list_jobs(
+        state=None if body.get("filters") else job_status(body.get("jobStatus")),
         labels={QUEUE_LABEL: queue_name},
         keep=keep,
         limit=limit,
@@ -179,17 +180,3 @@ ACTIONS: dict[str, Action] = {
     "untagresource": untag_resource,
 }
 """Every action served, by its REST path's last segment (``/v1/submitjob``)."""
-
-#: Every action of the AWS Batch API (REST paths ``/v1/<action in lower case>``): those in
-#: ACTIONS, and the rest, answered in AWS's error shape as not served by jobfn.
-AWS_BATCH_ACTIONS = frozenset(
-    {
-        "canceljob", "createcomputeenvironment", "createjobqueue", "createschedulingpolicy",
-        "deletecomputeenvironment", "deletejobqueue", "deleteschedulingpolicy",
-        "deregisterjobdefinition", "describecomputeenvironments", "describejobdefinitions",
-        "describejobqueues", "describejobs", "describeschedulingpolicies", "getjobqueuesnapshot", "listjobs",
-        "listschedulingpolicies", "listtagsforresource", "registerjobdefinition", "submitjob",
-        "tagresource", "terminatejob", "untagresource", "updatecomputeenvironment",
-        "updatejobqueue", "updateschedulingpolicy",
-    }
-)  # fmt: skip

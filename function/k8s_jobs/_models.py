@@ -32,9 +32,22 @@ def library_api_client() -> ApiClient:
     # set_default (called by every kubernetes.config loader) is the only writer of _default.
     if getattr(client.Configuration, "_default", None) is not None:
         return client.ApiClient()
-    from .._kube import api_client_from_environment
+    import os
 
-    return api_client_from_environment()
+    from kubernetes import config
+
+    from .._errors import ConfigurationError
+
+    configuration = client.Configuration()
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError) as error:
+        raise ConfigurationError(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {error}") from None
+    configuration.retries = False  # jobfn answers 503 and the caller retries; never hide it here
+    return client.ApiClient(configuration)
 
 
 @functools.cache

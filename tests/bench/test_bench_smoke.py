@@ -49,6 +49,17 @@ def test_smoke_run_produces_every_figure(kubeconfig: Path, namespace: str, tmp_p
     memory = results["memory"]
     assert memory["late_submissions"] == SMOKE.memory_late and memory["errors"] == 0
     assert memory["early_rss_mib"] > 0 and memory["late_rss_mib"] > 0
+    assert memory["hello_world_requests"] == SMOKE.memory_late and memory["hello_world_rss_mib"] > 0
+
+    scale = {(f["measure"], f["jobs"]): f for f in results["scale"]}
+    assert {jobs for _, jobs in scale} == set(SMOKE.scale_sizes)
+    for size in SMOKE.scale_sizes:
+        for measure in ("submit bench", "submit bench-capped", "list rest RUNNING", "list aws FAILED"):
+            assert scale[(measure, size)]["errors"] == 0 and scale[(measure, size)]["p50_ms"] > 0, measure
+        assert (
+            scale[("reaper pass", size)]["errors"] == 0 and scale[("reaper pass", size)]["peak_rss_mib"] > 0
+        )
+    assert scale[("list aws SUCCEEDED", max(SMOKE.scale_sizes))]["samples"] > 0
 
     assert results["targets"], "no target was checked"
     missing = [t["target"] for t in results["targets"] if t["ratio"] is None]

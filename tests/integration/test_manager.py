@@ -232,6 +232,25 @@ def test_active_job_cap_refuses_with_too_many_requests(manager: JobManager) -> N
         manager.submit(Submission("sleep"))
 
 
+def test_a_marked_job_is_indexed_and_listings_by_state_still_see_unmarked_ones(manager: JobManager) -> None:
+    marked, unmarked = (manager.submit(Submission("echo", {"message": m})).name for m in ("a", "b"))
+    running = manager.submit(Submission("sleep")).name
+    for name in (marked, unmarked):
+        wait_for(lambda name=name: state_of(manager, name, "SUCCEEDED"), timeout=60)
+    written = manager.mark_deletion_time(manager.read_job(marked), 4_000_000_000)
+    assert written is not None and written["metadata"]["labels"]["jobfn.dev/final-state"] == "SUCCEEDED"
+
+    assert {job.name for job in manager.list_jobs(state="SUCCEEDED").jobs} == {marked, unmarked}
+    assert manager.list_jobs(state="FAILED").jobs == []
+    assert running in {
+        job.name
+        for job in manager.list_jobs(state="RUNNING").jobs
+        + manager.list_jobs(state="STARTING").jobs
+        + manager.list_jobs(state="PENDING").jobs
+        + manager.list_jobs(state="SUBMITTED").jobs
+    }
+
+
 def test_logs_per_pod_and_container_with_tail(manager: JobManager) -> None:
     name = manager.submit(Submission("echo", {"message": "logs"})).name
     wait_for(lambda: state_of(manager, name, "SUCCEEDED"), timeout=60)

@@ -15,11 +15,11 @@ from jobfn._events import (
     SUBMITTED_EVENT_TYPE,
     arguments_of,
     idempotency_key,
-    is_cloudevent,
     parse_event,
     reply,
 )
 from jobfn._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView
+from jobfn._web import is_cloudevent
 
 
 def an_event(data: Any = None, **attributes: str) -> CloudEvent:

@@ -192,3 +192,26 @@ def test_event_view_takes_the_newest_time_the_api_gives() -> None:
 
     assert (first.object, first.type, first.count, first.time) == ("Pod/j-abc", "Warning", 3, 1795860300)
     assert (second.object, second.count, second.time, second.message) == ("Job/j", 1, 1795860300, "")
+
+
+def test_a_finished_jobs_write_carries_its_final_state_label() -> None:
+    from jobfn._contract import FINAL_STATE_LABEL
+    from jobfn._status import with_final_state
+
+    done = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    failed = {
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+    }
+    patch = with_final_state({"metadata": {"annotations": {"a": "1"}}}, done)
+    assert patch == {"metadata": {"annotations": {"a": "1"}, "labels": {FINAL_STATE_LABEL: "SUCCEEDED"}}}
+    assert with_final_state({}, failed)["metadata"]["labels"] == {FINAL_STATE_LABEL: "FAILED"}
+    assert with_final_state({"metadata": {}}, {"status": {"active": 1}}) == {"metadata": {}}
+
+
+def test_a_listing_by_state_selects_every_job_that_may_be_in_it() -> None:
+    from jobfn._status import candidates_selector
+
+    assert candidates_selector(None) is None
+    assert candidates_selector("RUNNING") == "!jobfn.dev/final-state"  # unfinished: never labelled
+    assert candidates_selector("SUCCEEDED") == "jobfn.dev/final-state notin (FAILED)"  # or unlabelled
+    assert candidates_selector("FAILED") == "jobfn.dev/final-state notin (SUCCEEDED)"
