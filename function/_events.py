@@ -209,7 +209,8 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
     request.environ[ENDPOINT_KEY] = "cloudevent"
     if request.method != "POST":
         raise MethodNotAllowed("CloudEvents are delivered with POST", ["POST"])
-    caller = service.caller(request)
+    # A broker's token is for the function's audience (JOBFN_EVENT_AUDIENCE), not the API server's.
+    caller = service.caller(request, audience=service.settings.event_audience)
     event = parse_event(request.headers, read_body(request, service.settings.max_body_bytes))
     if event["type"] in JOB_CHANGED_EVENT_TYPES:
         return job_changed(event, service)
