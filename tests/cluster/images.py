@@ -300,9 +300,12 @@ def import_image(built: BuiltImage, address: Path, namespace: str = "k8s.io") ->
         _ctr(address, namespace, "images", "label", ref, f"{KEY_LABEL}={built.image.key}")
 
 
-def ensure_images(containerd_address: Path, namespace: str = "k8s.io") -> None:
-    """Build whatever is missing and import every image the node runs into that containerd."""
-    catalog = images()
+def ensure_images(
+    containerd_address: Path, namespace: str = "k8s.io", catalog: list[Image] | None = None
+) -> None:
+    """Build whatever is missing and import every image the node runs (or those of
+    ``catalog``, e.g. tests/knative's) into that containerd."""
+    catalog = catalog if catalog is not None else images()
     present = containerd_image_keys(containerd_address, namespace)
     stale = {image.name for image in catalog if any(present.get(ref) != image.key for ref in image.refs)}
     if not stale:

@@ -24,7 +24,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -105,16 +105,17 @@ def relay_host_argv(state_dir: Path, port: int) -> list[str]:
 
 
 class Inside:
-    """Runs Python callables with their sockets in a namespace (one worker thread joined to it).
+    """Runs Python callables with their sockets in a namespace (worker threads joined to it).
 
-    A network namespace is per thread on Linux, so only the worker moves; the caller's
+    A network namespace is per thread on Linux, so only the workers move; the caller's
     sockets stay on the host. Used for health checks of components that listen on the
-    namespace's loopback.
+    namespace's loopback, and (with many workers) for concurrent clients of in-cluster
+    Services.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, workers: int = 1) -> None:
         self._name = name
-        self._pool = ThreadPoolExecutor(max_workers=1, initializer=self._join)
+        self._pool = ThreadPoolExecutor(max_workers=workers, initializer=self._join)
 
     def _join(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -127,6 +128,10 @@ class Inside:
 
     def call(self, function: Callable[[], T]) -> T:
         return self._pool.submit(function).result()
+
+    def submit(self, function: Callable[[], T]) -> Future[T]:
+        """Start ``function`` on a free worker; its result comes later."""
+        return self._pool.submit(function)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
