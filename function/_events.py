@@ -34,7 +34,7 @@ from ._service import Service
 from ._state_events import state_change, unannounced_state
 from ._status import is_terminal
 from ._submission import MAX_IDEMPOTENCY_KEY_LENGTH, JobView, Submission
-from ._web import ENDPOINT_KEY, dumps, is_json_media_type, json_response, parse_json, read_body
+from ._web import ENDPOINT_KEY, dumps, is_json_media_type, parse_json, read_body
 
 STRUCTURED_MEDIA_TYPE_PREFIX = "application/cloudevents"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
@@ -45,6 +45,9 @@ SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
 SINGLE_VALUED_HEADERS = ("ce-specversion", "ce-id", "ce-type")
 REQUIRED_BINARY_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
 
+
+#: The jobs an ApiServerSource event settled, as JSON (``job_changed``'s answer).
+SETTLED_HEADER = "X-Jobfn-Settled"
 
 #: What Knative's ApiServerSource sends when a watched object changes (mode Resource).
 JOB_CHANGED_EVENT_TYPES = frozenset(
@@ -187,21 +190,28 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
         and manager.signer.is_signed(job)
     )
     if not ours:
-        return json_response({"settled": {}}, 200)
+        return _no_reply({})
     settled = manager.settle_waiting_jobs(only_dependents_of=name) if is_terminal(job) else {}
     try:
         view = manager.describe_job(str(name))
     except JobNotFound:
-        return json_response({"settled": settled}, 200)  # deleted since: the archive record says the rest
+        return _no_reply(settled)  # deleted since: the archive record says the rest
     if unannounced_state(view) is None:
-        return json_response({"settled": settled}, 200)
+        return _no_reply(settled)
     attributes, data = state_change(view, service.settings.namespace)
     headers, body = to_binary(
         CloudEvent(attributes, data), data_marshaller=lambda d: dumps(d).encode("utf-8")
     )
     response = flask.Response(body, status=200, headers=headers)
-    response.headers["X-Jobfn-Settled"] = dumps(settled)  # for whoever watches; brokers ignore it
+    response.headers[SETTLED_HEADER] = dumps(settled)  # for whoever watches; brokers ignore it
     return response
+
+
+def _no_reply(settled: Mapping[str, Any]) -> flask.Response:
+    """200 with an empty body: a broker takes any other body that is not a CloudEvent for a
+    failed delivery and retries it (Knative's filter: "the response MUST be either empty or a
+    valid CloudEvent"). What was settled is told in a header, as beside a reply."""
+    return flask.Response(b"", status=200, headers={SETTLED_HEADER: dumps(settled)})
 
 
 def handle(request: flask.Request, service: Service) -> flask.Response:
