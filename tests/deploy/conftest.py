@@ -194,10 +194,14 @@ KubectlAs = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def service_account_token(
-    api_client: client.ApiClient, namespace: str, account: str, audience: str | None = None
+    api_client: client.ApiClient,
+    namespace: str,
+    account: str,
+    audience: str | None = None,
+    seconds: int = 600,
 ) -> str:
     """A token of ``account`` from the TokenRequest API (what `kubectl create token` asks), for ten minutes."""
-    request = {"spec": {"expirationSeconds": 600, "audiences": [audience] if audience else []}}
+    request = {"spec": {"expirationSeconds": seconds, "audiences": [audience] if audience else []}}
     answer = client.CoreV1Api(api_client).create_namespaced_service_account_token(account, namespace, request)  # type: ignore[arg-type]
     token: str = answer.status.token
     return token
