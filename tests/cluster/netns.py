@@ -23,6 +23,7 @@ import ctypes
 import hashlib
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -115,9 +116,11 @@ class Inside:
 
     def __init__(self, name: str, workers: int = 1) -> None:
         self._name = name
+        self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=workers, initializer=self._join)
 
     def _join(self) -> None:
+        self._local.joined = True
         libc = ctypes.CDLL(None, use_errno=True)
         fd = os.open(path(self._name), os.O_RDONLY)
         try:
@@ -127,6 +130,8 @@ class Inside:
             os.close(fd)
 
     def call(self, function: Callable[[], T]) -> T:
+        if getattr(self._local, "joined", False):  # already on a worker: waiting on another could deadlock
+            return function()
         return self._pool.submit(function).result()
 
     def submit(self, function: Callable[[], T]) -> Future[T]:
