@@ -8,7 +8,7 @@ VENV_PYTHON := $(BIN)/python
 INSTALLED := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: help install run test lint typecheck unit soak cluster-build cluster-up cluster-down bench bench-smoke
+.PHONY: help install run test lint typecheck unit soak cluster-build cluster-up cluster-down knative-build knative-up bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,12 @@ cluster-build: ## build the control plane's binaries once per machine (cached in
 
 cluster-up: install cluster-build ## start the local control plane; prints `export KUBECONFIG=...`
 	$(VENV_PYTHON) -m tests.cluster up
+
+knative-build: ## build Knative Serving, Eventing and Traefik once per machine (cached in ~/.cache/jobfn)
+	tests/knative/build.sh
+
+knative-up: install cluster-build knative-build ## install Knative + Traefik into the local cluster (started if needed; idempotent)
+	$(VENV_PYTHON) -m tests.knative up
 
 cluster-down: install ## stop the local control plane and remove its state
 	$(VENV_PYTHON) -m tests.cluster down

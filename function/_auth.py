@@ -65,8 +65,10 @@ class TokenAuthenticator:
         ttl_seconds: float = 60.0,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
+        refusal: str = "the bearer token is not valid (expired, revoked or not for this cluster)",
     ) -> None:
         self._review = review
+        self._refusal = refusal
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._clock = clock
@@ -84,7 +86,7 @@ class TokenAuthenticator:
                 return known[0]
         reviewed = self._review(token)  # outside the lock: a slow review must not block others
         if reviewed is None:
-            raise Unauthenticated("the bearer token is not valid (expired, revoked or not for this cluster)")
+            raise Unauthenticated(self._refusal)
         caller = Caller(reviewed.username, frozenset(reviewed.groups))
         with self._lock:
             self._known[key] = (caller, now + self._ttl)

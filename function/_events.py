@@ -39,7 +39,6 @@ from ._web import (
     STRUCTURED_MEDIA_TYPE_PREFIX,
     dumps,
     is_json_media_type,
-    json_response,
     media_type_of,
     parse_json,
     read_body,
@@ -53,6 +52,9 @@ SUBMITTED_EVENT_TYPE = "dev.jobfn.job.submitted"
 SINGLE_VALUED_HEADERS = ("ce-specversion", "ce-id", "ce-type")
 REQUIRED_BINARY_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
 
+
+#: The jobs an ApiServerSource event settled, as JSON (``job_changed``'s answer).
+SETTLED_HEADER = "X-Jobfn-Settled"
 
 #: What Knative's ApiServerSource sends when a watched object changes (mode Resource).
 JOB_CHANGED_EVENT_TYPES = frozenset(
@@ -202,21 +204,28 @@ def job_changed(event: CloudEvent, service: Service) -> flask.Response:
         and manager.signer.is_signed(job)
     )
     if not ours:
-        return json_response({"settled": {}}, 200)
+        return _no_reply({})
     settled = manager.settle_waiting_jobs(only_dependents_of=name) if is_terminal(job) else {}
     if may_free_a_waiting_pod(job):  # a failed attempt, or a finished child an N_TO_N child waits for
         settled.update({f"pods_{outcome}": count for outcome, count in manager.decide_waiting_pods().items()})
     try:
         view = manager.describe_job(str(name))
     except JobNotFound:
-        return json_response({"settled": settled}, 200)  # deleted since: the archive record says the rest
+        return _no_reply(settled)  # deleted since: the archive record says the rest
     if unannounced_state(view) is None:
-        return json_response({"settled": settled}, 200)
+        return _no_reply(settled)
     attributes, data = state_change(view, service.settings.namespace)
     headers, body = binary_event(attributes, data)
     response = flask.Response(body, status=200, headers=headers)
-    response.headers["X-Jobfn-Settled"] = dumps(settled)  # for whoever watches; brokers ignore it
+    response.headers[SETTLED_HEADER] = dumps(settled)  # for whoever watches; brokers ignore it
     return response
+
+
+def _no_reply(settled: Mapping[str, Any]) -> flask.Response:
+    """200 with an empty body: a broker takes any other body that is not a CloudEvent for a
+    failed delivery and retries it (Knative's filter: "the response MUST be either empty or a
+    valid CloudEvent"). What was settled is told in a header, as beside a reply."""
+    return flask.Response(b"", status=200, headers={SETTLED_HEADER: dumps(settled)})
 
 
 def handle(request: flask.Request, service: Service) -> flask.Response:
@@ -224,7 +233,8 @@ def handle(request: flask.Request, service: Service) -> flask.Response:
     request.environ[ENDPOINT_KEY] = "cloudevent"
     if request.method != "POST":
         raise MethodNotAllowed("CloudEvents are delivered with POST", ["POST"])
-    caller = service.caller(request)
+    # A broker's token is for the function's audience (JOBFN_EVENT_AUDIENCE), not the API server's.
+    caller = service.caller(request, audience=service.settings.event_audience)
     event = parse_event(request.headers, read_body(request, service.settings.max_body_bytes))
     if event["type"] in JOB_CHANGED_EVENT_TYPES:
         return job_changed(event, service)

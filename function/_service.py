@@ -49,7 +49,7 @@ class Service:
         self._lock = threading.Lock()
         self._api: KubeApi | None = None
         self._manager: JobManager | None = None
-        self._authenticator: TokenAuthenticator | None = None
+        self._authenticators: dict[str | None, TokenAuthenticator] = {}  # by audience
         self._registry: RegisteredDefinitions | None = None
         path = settings.definitions_path
         self._definitions: DefinitionsFile | _NoDefinitionsFile = (
@@ -202,19 +202,30 @@ class Service:
 
         return ConfigMapReader(self.api(), self.settings.namespace)(namespace, name, key)
 
-    def caller(self, request: flask.Request) -> Caller | None:
-        """Who is calling (None when authentication is off); Unauthenticated when unknown."""
+    def caller(self, request: flask.Request, audience: str | None = None) -> Caller | None:
+        """Who is calling (None when authentication is off); Unauthenticated when unknown, or
+        when an ``audience`` is given and the token was not issued for it (None: the API
+        server's own audience, as ``kubectl create token`` issues by default)."""
         if self.settings.auth == "none":
             return None
-        authenticator = self._authenticator
+        authenticator = self._authenticators.get(audience)
         if authenticator is None:
             api = self.api()
             with self._lock:
-                if self._authenticator is None:
+                if audience not in self._authenticators:
                     from ._token_review import TokenReviewer
 
-                    self._authenticator = TokenAuthenticator(TokenReviewer(api))
-                authenticator = self._authenticator
+                    review = TokenReviewer(api)
+                    self._authenticators[audience] = (
+                        TokenAuthenticator(review)
+                        if audience is None
+                        else TokenAuthenticator(
+                            lambda token: review(token, audience),
+                            refusal=f"the bearer token is not valid for the audience {audience!r} "
+                            "(expired, revoked, or issued for another audience)",
+                        )
+                    )
+                authenticator = self._authenticators[audience]
         return authenticator.caller(request.headers.get("Authorization"))
 
     def check_ready(self) -> int:

@@ -59,6 +59,10 @@ class Settings:
     """YAML file listing the job definitions (``JOB_DEFINITIONS_CONFIG_PATH``)."""
     auth: str = "none"
     """Caller authentication: ``none`` or ``tokenreview`` (``JOBFN_AUTH``)."""
+    event_audience: str | None = None
+    """The audience a CloudEvent's bearer token must be issued for (``JOBFN_EVENT_AUDIENCE``):
+    Knative Eventing's OIDC tokens, the audience a Trigger's ``subscriber.audience`` names.
+    None: events carry tokens for the API server, as REST callers do."""
     max_body_bytes: int = 1 << 20
     """Requests with a larger body are refused with 413 (``JOBFN_MAX_BODY_BYTES``)."""
     max_in_flight: int = 0
@@ -202,6 +206,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = env.get("JOBFN_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigurationError(f"JOBFN_LOG_LEVEL={log_level!r} is invalid")
+    event_audience = env.get("JOBFN_EVENT_AUDIENCE") or None
+    if event_audience is not None:
+        if auth != "tokenreview":
+            raise ConfigurationError(
+                "JOBFN_EVENT_AUDIENCE is set but JOBFN_AUTH is not 'tokenreview': tokens are only checked then"
+            )
+        if len(event_audience) > 256 or any(c.isspace() or not c.isprintable() for c in event_audience):
+            raise ConfigurationError(
+                f"JOBFN_EVENT_AUDIENCE={event_audience[:40]!r} is invalid: at most 256 printable "
+                "characters, no spaces"
+            )
     access_key_id = env.get("JOBFN_AWS_ACCESS_KEY_ID") or None
     secret_access_key = env.get("JOBFN_AWS_SECRET_ACCESS_KEY") or None
     if (access_key_id is None) != (secret_access_key is None):
@@ -215,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         namespace=read_namespace(env),
         definitions_path=read_definitions_path(env),
         auth=auth,
+        event_audience=event_audience,
         max_body_bytes=_parse(env, "JOBFN_MAX_BODY_BYTES", non_negative_int, 1 << 20),
         max_in_flight=_parse(env, "JOBFN_MAX_IN_FLIGHT", non_negative_int, 0),
         reload_interval_seconds=_parse(env, "JOBFN_RELOAD_INTERVAL_SECONDS", positive_float, 1.0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import urllib3
@@ -21,6 +22,9 @@ from jobfn._errors import JobfnError
 from jobfn._status import job_view
 
 ARCHIVED_EVENT_TYPE = "dev.jobfn.job.archived"
+# Where a Knative SinkBinding mounts the OIDC token for K_SINK's audience (Eventing's
+# authentication-oidc feature); absent when the feature is off.
+OIDC_TOKEN_PATH = Path("/oidc/token")
 _STDOUT_LOCK = threading.Lock()
 
 
@@ -102,10 +106,22 @@ class StdoutSink:
 
 
 class HttpSink:
-    """POSTs structured CloudEvents to ``url``; anything but a 2xx answer is a failure."""
+    """POSTs structured CloudEvents to ``url``; anything but a 2xx answer is a failure.
 
-    def __init__(self, url: str, timeout_seconds: float, connections: int = 4) -> None:
+    With Knative Eventing's OIDC authentication on, a SinkBinding mounts a token for the
+    sink's audience at ``token_path`` (/oidc/token); when that file exists each request
+    carries it as a bearer token, read afresh every time (Eventing renews it).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float,
+        connections: int = 4,
+        token_path: Path | None = OIDC_TOKEN_PATH,
+    ) -> None:
         self.url = url
+        self._token_path = token_path
         # No retries and no redirects: a failure keeps the job, and the next run retries.
         self._pool = urllib3.PoolManager(
             retries=False, timeout=urllib3.Timeout(total=timeout_seconds), maxsize=connections
@@ -113,12 +129,25 @@ class HttpSink:
 
     def emit(self, event: CloudEvent) -> None:
         headers, body = _structured(event)
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             response = self._pool.request("POST", self.url, body=body, headers=headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ArchiveError(f"cannot deliver the archive record to {self.url}: {error}") from error
         if not 200 <= response.status < 300:
             raise ArchiveError(f"the sink {self.url} answered {response.status} to an archive record")
+
+    def _token(self) -> str | None:
+        if self._token_path is None:
+            return None
+        try:
+            return self._token_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise ArchiveError(f"cannot read the sink's token {self._token_path}: {error}") from error
 
     def close(self) -> None:
         self._pool.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.cluster import localcluster
 from tests.helpers import TEST_NAMESPACE_LABEL, Kubectl, kubectl_runner
 
 CLUSTER_FIXTURES = frozenset({"kubeconfig", "api_client", "namespace", "kubectl", "kueue"})
+FUNC_BUILD_SCRIPT = Path(__file__).resolve().parent / "tools" / "build-func.sh"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,3 +102,13 @@ def _wait_for_default_service_account(core: client.CoreV1Api, namespace: str, ti
         if time.monotonic() > deadline:
             raise TimeoutError(f"no default ServiceAccount in {namespace} after {timeout}s")
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def func_binary() -> Path:
+    """The Knative func CLI, built from its Go module by tests/tools/build-func.sh (once per machine)."""
+    result = subprocess.run(
+        ["bash", str(FUNC_BUILD_SCRIPT)], capture_output=True, text=True, timeout=3600, check=False
+    )
+    assert result.returncode == 0, f"func could not be built from its module:\n{result.stderr[-4000:]}"
+    return Path(result.stdout.strip().splitlines()[-1])

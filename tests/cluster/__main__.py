@@ -4,6 +4,7 @@
     python -m tests.cluster stop|start|pause|resume <component>    (fault tests)
     python -m tests.cluster images [--containerd ADDRESS]          (the real node's images)
     python -m tests.cluster podstart [--pods N]                   (pod start latency on the real node)
+    python -m tests.cluster knative                               (Knative + Traefik installed: tests/knative)
 
 The environment picks the cluster: JOBFN_CLUSTER_DIR, JOBFN_APISERVER_PORT and
 JOBFN_CLUSTER_COMPONENTS (see localcluster.py); unset, it is the shared one.
@@ -70,6 +71,12 @@ def _podstart(pods: int) -> int:
     return 0
 
 
+def _knative() -> int:
+    from tests.knative import install  # builds Knative once per machine; nothing else here needs it
+
+    return install.main()
+
+
 def _stop_component(component: str) -> int:
     localcluster.stop_component(component)
     print(f"{component} killed; its state is kept", file=sys.stderr)
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images", "podstart"],
+        choices=[*COMMANDS, *COMPONENT_COMMANDS, "images", "podstart", "knative"],
         help="up: start (idempotent); down: stop and wipe state; stop/start/pause/resume one component",
     )
     parser.add_argument("component", nargs="?", choices=localcluster.COMPONENTS)
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return _images(args.containerd)
         if args.command == "podstart":
             return _podstart(args.pods)
+        if args.command == "knative":
+            return _knative()
         if args.command in COMPONENT_COMMANDS:
             if args.component is None:
                 parser.error(f"{args.command} needs a component")

@@ -23,8 +23,9 @@ import ctypes
 import hashlib
 import os
 import subprocess
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -105,18 +106,21 @@ def relay_host_argv(state_dir: Path, port: int) -> list[str]:
 
 
 class Inside:
-    """Runs Python callables with their sockets in a namespace (one worker thread joined to it).
+    """Runs Python callables with their sockets in a namespace (worker threads joined to it).
 
-    A network namespace is per thread on Linux, so only the worker moves; the caller's
+    A network namespace is per thread on Linux, so only the workers move; the caller's
     sockets stay on the host. Used for health checks of components that listen on the
-    namespace's loopback.
+    namespace's loopback, and (with many workers) for concurrent clients of in-cluster
+    Services.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, workers: int = 1) -> None:
         self._name = name
-        self._pool = ThreadPoolExecutor(max_workers=1, initializer=self._join)
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=workers, initializer=self._join)
 
     def _join(self) -> None:
+        self._local.joined = True
         libc = ctypes.CDLL(None, use_errno=True)
         fd = os.open(path(self._name), os.O_RDONLY)
         try:
@@ -126,7 +130,13 @@ class Inside:
             os.close(fd)
 
     def call(self, function: Callable[[], T]) -> T:
+        if getattr(self._local, "joined", False):  # already on a worker: waiting on another could deadlock
+            return function()
         return self._pool.submit(function).result()
+
+    def submit(self, function: Callable[[], T]) -> Future[T]:
+        """Start ``function`` on a free worker; its result comes later."""
+        return self._pool.submit(function)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -1,9 +1,14 @@
 """Knative's own CustomResourceDefinitions, read from the Knative Serving and Eventing Go modules.
 
-The releases are pinned in tests/deploy/knative/go.mod. `go mod download -json` in that
-directory fetches the two modules (verified against go.sum) into the Go module cache
-and says where they are; nothing is built. The CRDs are the YAML files under
-config/core/300-resources/ (Serving) and config/core/resources/ (Eventing).
+The releases are those tests/knative builds and installs (pinned once, in
+tests/knative/build/go.mod). `go mod download -json` there fetches the two modules
+(verified against go.sum) into the Go module cache and says where they are; nothing is
+built here. The CRDs are the YAML files under config/core/300-resources/ (Serving) and
+config/core/resources/ (Eventing).
+
+On a cluster where tests/knative has installed Knative for real, its own CRDs, conversion
+webhooks and admission webhooks are there: nothing is applied (the fixture checks the
+record of that installation), and a dry run then meets Knative's webhooks too.
 
 What is changed before they are applied, and why: a CRD whose spec.conversion uses a
 webhook gets strategy None instead. Knative's conversion webhook (a Service in
@@ -20,15 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.knative.manifests import BUILD_MODULE, module_dirs
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster on 400 kB
-GO_MODULE = Path(__file__).resolve().parent / "knative"
+GO_MODULE = BUILD_MODULE
 # Module path → the directory in it that holds its CRDs.
 CRD_DIRECTORIES = {
     "knative.dev/serving": "config/core/300-resources",
@@ -46,26 +52,7 @@ def module_key() -> str:
 
 def download_modules() -> dict[str, Path]:
     """Module path → its directory in the Go module cache (downloaded if missing)."""
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", *CRD_DIRECTORIES],
-        cwd=GO_MODULE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    decoder = json.JSONDecoder()
-    text, position, found = result.stdout, 0, {}
-    while position < len(text.rstrip()):
-        module, position = decoder.raw_decode(text, position)
-        while position < len(text) and text[position].isspace():
-            position += 1
-        if module.get("Error"):
-            raise RuntimeError(f"go mod download {module['Path']}: {module['Error']}")
-        found[module["Path"]] = Path(module["Dir"])
-    if result.returncode != 0 or set(found) != set(CRD_DIRECTORIES):
-        raise RuntimeError(f"go mod download failed ({result.returncode}): {result.stderr.strip()}")
-    return found
+    return module_dirs(tuple(CRD_DIRECTORIES))
 
 
 def crd_files(module_dirs: dict[str, Path]) -> list[Path]:

@@ -181,13 +181,18 @@ class Submitted:
 
 
 @pytest.fixture(scope="module")
-def submitted(function: InClusterFunction) -> Submitted:
+def submitted(function: InClusterFunction, api_client: client.ApiClient, kubectl_binary: Path) -> Submitted:
     cloud_event = CloudEvent(
         {"type": "dev.jobfn.hello", "source": "/tests/deploy/real-node", "id": uuid.uuid4().hex},
         {"message": EVENT_MESSAGE},
     )
     headers, body = to_binary(cloud_event)
-    event_answer = function.request("POST", "/", headers=headers, data=body)
+    # An event's token is for the function's event audience, as a Knative broker's is.
+    audience = env_of(function_container(render(kubectl_binary, DEPLOY)))["JOBFN_EVENT_AUDIENCE"]
+    event_token = service_account_token(api_client, function.namespace, CALLER, audience=audience)
+    event_answer = function.request(
+        "POST", "/", headers={**headers, "Authorization": f"Bearer {event_token}"}, data=body
+    )
     assert event_answer.status_code == 201, event_answer.text
     aws_answer = function.aws(
         lambda batch: batch.submit_job(

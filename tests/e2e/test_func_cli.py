@@ -21,18 +21,8 @@ import requests
 from tests.e2e.conftest import ROOT
 from tests.helpers import FunctionServer
 
-BUILD_SCRIPT = ROOT / "tests" / "tools" / "build-func.sh"
-# The first run on a machine builds func (many minutes on two cores) inside the fixture.
+# The first run on a machine builds func (many minutes on two cores) in the func_binary fixture.
 pytestmark = pytest.mark.timeout(3600)
-
-
-@pytest.fixture(scope="session")
-def func_binary() -> Path:
-    result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=3600, check=False
-    )
-    assert result.returncode == 0, f"func could not be built from its module:\n{result.stderr[-4000:]}"
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

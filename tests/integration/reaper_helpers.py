@@ -224,6 +224,7 @@ class SinkReceiver:
     url: str
     status: int = 202
     events: list[CloudEvent] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)  # each request's Authorization header
 
 
 @contextlib.contextmanager
@@ -237,6 +238,8 @@ def sink_receiver(status: int = 202) -> Iterator[SinkReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             answer = state.status
+            with lock:
+                state.authorizations.append(self.headers.get("Authorization"))
             if 200 <= answer < 300:
                 with lock:
                     state.events.append(from_http(dict(self.headers), body))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +114,19 @@ def test_http_sink_posts_a_cloudevent_the_sdk_reads_back() -> None:
     assert event["id"] == "7d3c-uid"
     assert event["type"] == ARCHIVED_EVENT_TYPE
     assert event.data["pods"][0]["containers"][0]["exit_code"] == 3
+
+
+def test_http_sink_sends_the_oidc_token_a_sink_binding_mounts_read_afresh_each_time(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    with sink_receiver() as receiver:
+        sink = HttpSink(receiver.url, timeout_seconds=5, token_path=token)
+        sink.emit(archive_event(archive_record(FAILED_JOB, []), "batch"))  # no file: the feature is off
+        token.write_text("first.jwt\n")
+        sink.emit(archive_event(archive_record(FAILED_JOB, []), "batch"))
+        token.write_text("renewed.jwt")
+        sink.emit(archive_event(archive_record(FAILED_JOB, []), "batch"))
+
+    assert receiver.authorizations == [None, "Bearer first.jwt", "Bearer renewed.jwt"]
 
 
 @pytest.mark.parametrize("answer", [500, 404, 302])

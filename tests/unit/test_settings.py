@@ -47,3 +47,13 @@ def test_aws_credentials_come_in_pairs_and_the_secret_is_never_shown() -> None:
         {**BASE, "JOBFN_AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "JOBFN_AWS_SECRET_ACCESS_KEY": "s3cr3t-value"}
     )
     assert "s3cr3t-value" not in repr(settings)
+
+
+def test_the_event_audience_needs_token_review_and_is_one_printable_word() -> None:
+    secured = {**BASE, "JOBFN_AUTH": "tokenreview"}
+    assert load_settings(secured).event_audience is None
+    assert load_settings({**secured, "JOBFN_EVENT_AUDIENCE": "jobfn"}).event_audience == "jobfn"
+    with pytest.raises(ConfigurationError, match="JOBFN_EVENT_AUDIENCE is set but JOBFN_AUTH"):
+        load_settings({**BASE, "JOBFN_EVENT_AUDIENCE": "jobfn"})
+    with pytest.raises(ConfigurationError, match="JOBFN_EVENT_AUDIENCE="):
+        load_settings({**secured, "JOBFN_EVENT_AUDIENCE": "two words"})
