@@ -29,7 +29,7 @@ def test_smoke_run_produces_every_figure(kubeconfig: Path, namespace: str, tmp_p
     submitted = {(f["contender"], f["concurrency"]): f for f in results["submission"]}
     assert set(submitted) == {(c, n) for c in CONTENDERS for n in SMOKE.concurrencies}
     for figure in submitted.values():
-        assert figure["errors"] == 0, figure["first_error"]
+        assert figure["errors"] == 0, (figure["contender"], figure["concurrency"], figure["first_error"])
         assert figure["completed"] > 0
         assert figure["per_second"] > 0 and figure["p50_ms"] > 0 and figure["p99_ms"] >= figure["p50_ms"]
         assert figure["cpu_ms_per_submission"] > 0 and figure["peak_rss_mib"] > 0

@@ -84,10 +84,11 @@ def test_func_deploy_makes_the_knative_service_func_yaml_describes(
 
     assert container["image"] == jobfn_images.function
     assert spec["serviceAccountName"] == "jobfn-function"
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert float(annotations["autoscaling.knative.dev/target"]) == 50
     assert (
-        float(service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/target"]) == 50
-    )
-    assert annotations["autoscaling.knative.dev/target-utilization-percentage"] == "100"
+        float(annotations["autoscaling.knative.dev/target-utilization-percentage"]) == 100
+    )  # func writes 100.000000
     env = {v["name"]: v.get("value") for v in container["env"]}
     assert env["JOBFN_AUTH"] == "none" and "JOBFN_EVENT_AUDIENCE" not in env
 
