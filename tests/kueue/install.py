@@ -253,7 +253,7 @@ def check_server_version(kubectl: Path, kubeconfig: Path) -> str:
     if not re.fullmatch(r"v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?", version):
         raise KueueError(
             f"the API server reports version {version!r}, which Kueue cannot parse: run a kube-apiserver "
-            "built with its release stamped (tests/cluster/build.sh of branch knative) and restart it"
+            "built with its release stamped (tests/cluster/build.sh rebuilds one that is not) and restart it"
         )
     return version
 
