@@ -35,6 +35,10 @@ RECORDER_SCRIPT = HERE / "data" / "recorder.py"
 # Knative's minimum stable window: a revision without requests for this long scales to zero
 # (after config-autoscaler's scale-to-zero-grace-period, 6 s here).
 WINDOW = "6s"
+# The panic window is a share of the stable one: 10 % is 6 s at Knative's default 60 s window,
+# but 0.6 s at the tests' 6 s, over which a moment's overlap reads as a burst; 100 % keeps the
+# default's 6 s.
+PANIC_WINDOW_PERCENTAGE = "100"
 AUDIENCE = "jobfn"  # deploy/components/broker-oidc
 # What the recorder is subscribed to: the function's replies, the reaper's records, and the
 # ApiServerSource's job updates.
@@ -165,7 +169,12 @@ def write_test_overlay(directory: Path, namespace: str, images: ProjectImages) -
             "op": "add",
             "path": "/spec/template/metadata/annotations/autoscaling.knative.dev~1window",
             "value": WINDOW,
-        }
+        },
+        {
+            "op": "add",
+            "path": "/spec/template/metadata/annotations/autoscaling.knative.dev~1panic-window-percentage",
+            "value": PANIC_WINDOW_PERCENTAGE,
+        },
     ]
     delivery = {
         "retry": 8,
