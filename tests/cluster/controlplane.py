@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,12 +204,16 @@ def _write_kwok_config(state: Path) -> Path:
 
     No KwokConfiguration here on purpose: kwok v0.8.0 does not default one read from
     --config (it fails on a zero lease parallelism), while its built-in one is fine.
+    The log is copied into the cluster's state: kwok reads it on every ``kubectl logs``, and
+    the checkout that started the cluster may be gone by then (CI's clones were).
     """
+    log = state / SIMULATED_LOG.name
+    shutil.copyfile(SIMULATED_LOG, log)
     logs = {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "ClusterLogs",
         "metadata": {"name": "jobfn-simulated-logs"},
-        "spec": {"logs": [{"logsFile": str(SIMULATED_LOG)}]},
+        "spec": {"logs": [{"logsFile": str(log)}]},
     }
     path = state / "kwok.config.yaml"
     path.write_text(json.dumps(logs, indent=2) + "\n")
