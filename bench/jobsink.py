@@ -1,0 +1,211 @@
+"""Measurement: Knative Eventing's JobSink beside jobfn's CloudEvents door, on the same events.
+
+JobSink (``knative.dev/eventing/cmd/jobsink``, built and installed by tests/knative, run as
+Eventing's manifests run it: one pod in knative-eventing) is the Go peer that does jobfn's
+job: a CloudEvent in, a Job out. Both get the same binary-mode events from the same load
+generator, with a bearer token each (Eventing's OIDC is on: JobSink checks its audience;
+jobfn runs as deploy/ runs it with brokers, ``JOBFN_AUTH=tokenreview`` and an event
+audience, so both authenticate every event). Both make a Job of the same pod spec (the
+JobSink object's, tests/knative/jobsink.py) on a KWOK node, in one namespace, cleaned
+between bursts.
+
+Both servers and both load generators run in the cluster's network namespace, as in-cluster
+callers and servers do: JobSink is reached at its Service's ClusterIP, jobfn on loopback,
+and jobfn reaches the API server there directly (not through the host's relay).
+
+Per event, JobSink lists the JobSink's jobs by a label (its duplicate check), creates the
+Job and creates a Secret holding the event; jobfn creates the Job (its duplicate check is
+the Job's name). CPU: jobfn's process tree from /proc, as the submission part reads it;
+JobSink's container from its cgroup (``cpuacct.usage``), both around each burst.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .harness import READY_PROBE, Bench
+from .processes import LoadGenerator, Server, free_port, function_argv, start_server, wait_until_ok
+from .procfs import TreeSample, sample_cgroup, sample_tree
+from .submission import SubmissionFigure, Tally, describe, measure_round, warm_up
+from .workload import EVENT_TYPE
+
+CONTENDERS = ("jobfn-cloudevent", "jobsink")
+LABELS = {"jobfn-cloudevent": "jobfn CloudEvents", "jobsink": "Knative JobSink"}
+PEER_DEFINITION = "jobsink-peer"
+JOBFN_AUDIENCE = "jobfn"  # what deploy/components/broker-oidc sets
+EVENTING_NAMESPACE = "knative-eventing"
+JOBSINK_POD = "sinks.knative.dev/sink=job-sink"
+WARMUP_PER_THREAD = 1
+TOKEN_SECONDS = 3 * 3600
+
+
+@dataclass
+class JobSinkRun:
+    """The part's figures, and what the reader needs to weigh them."""
+
+    figures: list[SubmissionFigure] = field(default_factory=list)
+    idle_cpu_ms_per_second: dict[str, float] = field(default_factory=dict)
+    """Each server's CPU at rest, over one burst's length before the bursts."""
+    jobsink_image: str = ""
+    jobsink_api_limits: str = ""
+    """The JobSink container's client-go rate limits, as its Deployment sets them."""
+
+
+def peer_definitions(job_sink: dict[str, Any]) -> str:
+    """jobfn's definitions: one, for the benchmark's event type, making the JobSink's Job
+    (its pod spec and annotations; the container echoes the event's message instead of
+    reading the Secret JobSink mounts)."""
+    job_spec = job_sink["spec"]["job"]["spec"]
+    [container] = job_spec["template"]["spec"]["containers"]
+    container["command"] = ["echo", "{{ message }}"]
+    template = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": PEER_DEFINITION}}
+    template["spec"] = job_spec
+    definition = {
+        "name": PEER_DEFINITION,
+        "description": "The job Knative's JobSink makes in the benchmark, on a KWOK node.",
+        "parameters": {"message": {"type": "string", "maxLength": 1000}},
+        "event_types": [EVENT_TYPE],
+        "template": yaml.safe_dump(template, sort_keys=False),
+    }
+    return yaml.safe_dump({"definitions": [definition]}, sort_keys=False)
+
+
+def _jobsink_container(kubectl: Any) -> tuple[Path, str, str]:
+    """The running JobSink container's cpuacct cgroup, its image and its API client limits."""
+    from tests.knative.services import get_json
+
+    pods = get_json(kubectl, "pods", "-n", EVENTING_NAMESPACE, "-l", JOBSINK_POD)["items"]
+    running = [
+        p
+        for p in pods
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
+    if len(running) != 1:
+        raise RuntimeError(f"expected one running JobSink pod, found {len(running)}")
+    [pod] = running
+    [status] = pod["status"]["containerStatuses"]
+    container_id = status["containerID"].split("://", 1)[1]
+    uid = pod["metadata"]["uid"]
+    patterns = [
+        f"/sys/fs/cgroup/cpuacct/{middle}pod{uid}/{container_id}"
+        for middle in ("*/kubepods/*/", "*/kubepods/", "kubepods/*/", "kubepods/")
+    ]
+    found = [path for pattern in patterns for path in glob.glob(pattern)]
+    if len(found) != 1:
+        raise RuntimeError(f"JobSink's container cgroup not found (pod {uid}, container {container_id[:12]})")
+    env = {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0].get("env", [])}
+    limits = ", ".join(f"{name}={env[name]}" for name in ("KUBE_API_QPS", "KUBE_API_BURST") if name in env)
+    return (
+        Path(found[0]),
+        status["image"],
+        limits or "client-go defaults (5 requests/s, burst 10, per API group)",
+    )
+
+
+def _start(bench: Bench, stack: ExitStack) -> tuple[Any, Server, str, Any]:
+    """JobSink (installed, with a JobSink object) and jobfn in the cluster's network namespace,
+    both stopped by ``stack``; the JobSink's address, jobfn's server, a token for jobfn, kubectl."""
+    from tests.cluster import localcluster
+    from tests.deploy.conftest import service_account_token
+    from tests.helpers import kubectl_runner
+    from tests.knative import install
+    from tests.knative.jobsink import CALLER, jobsink_in_cluster, manifest
+    from tests.knative.services import in_cluster
+
+    if bench.cluster.kubeconfig.resolve() != localcluster.kubeconfig_path().resolve():
+        raise RuntimeError("the Knative parts run on the local cluster (tests/cluster), not on $KUBECONFIG's")
+    kubectl = kubectl_runner(localcluster.kubectl_path(), localcluster.kubeconfig_path())
+    began = time.monotonic()
+    installed = install.install()
+    bench.say(f"jobsink: Knative {installed.knative_version} ready in {time.monotonic() - began:.1f} s")
+    sink = stack.enter_context(jobsink_in_cluster(bench.cluster.api, kubectl))
+    definitions = bench.work_dir / "jobsink-peer-definitions.yaml"
+    definitions.write_text(peer_definitions(manifest(sink.namespace)))
+    token = service_account_token(
+        bench.cluster.api, sink.namespace, CALLER, audience=JOBFN_AUDIENCE, seconds=TOKEN_SECONDS
+    )
+    port = free_port()
+    env = {
+        **bench.function_env(sink.namespace),
+        "JOB_DEFINITIONS_CONFIG_PATH": str(definitions),
+        "JOBFN_AUTH": "tokenreview",
+        "JOBFN_EVENT_AUDIENCE": JOBFN_AUDIENCE,
+    }
+    enter = netns_prefix()
+    server = start_server("function-jobsink-part", [*enter, *function_argv(port)], port, env, bench.log_dir)
+    stack.callback(server.stop)
+    in_cluster(lambda: wait_until_ok(server, READY_PROBE, timeout=60, interval=0.02))
+    return sink, server, token, kubectl
+
+
+def netns_prefix() -> list[str]:
+    from tests.cluster import localcluster, netns
+
+    return netns.enter_argv(localcluster.netns_name())
+
+
+def _idle(samplers: Mapping[str, Callable[[], TreeSample]], seconds: float) -> dict[str, float]:
+    before = {name: sample() for name, sample in samplers.items()}
+    time.sleep(seconds)
+    after = {name: sample() for name, sample in samplers.items()}
+    return {name: (after[name].cpu_seconds - before[name].cpu_seconds) * 1000 / seconds for name in samplers}
+
+
+def measure_jobsink(bench: Bench) -> JobSinkRun:
+    """Both contenders at every concurrency of the plan, round-robin, the namespace cleaned between bursts."""
+    run = JobSinkRun()
+    with ExitStack() as stack:
+        sink, server, token, kubectl = _start(bench, stack)
+        cgroup, run.jobsink_image, run.jobsink_api_limits = _jobsink_container(kubectl)
+        samplers = {
+            "jobfn-cloudevent": functools.partial(sample_tree, server.pid),
+            "jobsink": functools.partial(sample_cgroup, cgroup),
+        }
+        targets = {
+            "jobfn-cloudevent": (f"{server.base_url}/", token),
+            "jobsink": (sink.post_url, sink.token),
+        }
+        loads = {
+            name: stack.enter_context(
+                LoadGenerator(
+                    "cloudevent",
+                    {"url": url, "event-type": EVENT_TYPE, "token": secret},
+                    bench.log_dir,
+                    prefix=netns_prefix(),
+                    name=f"jobsink-part-{name}",
+                )
+            )
+            for name, (url, secret) in targets.items()
+        }
+
+        def clean() -> None:
+            bench.cluster.delete_jobs(sink.namespace, "")  # their pods and JobSink's Secrets go with them
+
+        burst_seconds = bench.plan.phase_seconds / bench.plan.rounds
+        run.idle_cpu_ms_per_second = _idle(samplers, burst_seconds)
+        for concurrency in bench.plan.concurrencies:
+            for name in CONTENDERS:
+                warm_up(loads[name], concurrency, WARMUP_PER_THREAD)
+            clean()
+            tallies = {name: Tally() for name in CONTENDERS}
+            for _ in range(bench.plan.rounds):
+                for name in CONTENDERS:
+                    measure_round(bench, loads[name], samplers[name], concurrency, tallies[name])
+                # Once a round, not after each burst: deleting a few hundred jobs and their pods
+                # takes seconds here. JobSink's duplicate check lists by a label, which the API
+                # server answers by walking the namespace: a few hundred jobs cost it ~1 ms.
+                clean()
+            for name in CONTENDERS:
+                figure = tallies[name].figure(name, concurrency)
+                bench.say(f"jobsink {describe(LABELS[name], figure)}")
+                run.figures.append(figure)
+    return run

@@ -1,0 +1,73 @@
+"""Measurement: the cold start users feel on Knative, beside a hello-world deployed the same way.
+
+A request arriving at a Knative revision of jobfn scaled to zero, through Traefik and the
+activator, until the job is created (201); beside it a bare functions-framework hello-world
+Knative Service made from the same template (same image, annotations and resources), from
+zero to its 200. The machinery is the Knative test's (tests/knative/coldstart.py): PAIRS
+namespaces of both Services, taking turns so one scales down while the other starts; each
+start waits until both revisions of its namespace are at zero, then starts the function,
+then the hello-world, one at a time. Knative is installed on demand (tests/knative).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from .harness import Bench
+
+PAIRS = 2
+KIND_LABELS = {"jobfn": "jobfn request → 201 (job created)", "hello-world": "hello-world request → 200"}
+
+
+@dataclass(frozen=True)
+class KnativeColdStartFigure:
+    """Request → answer from zero, over the starts, for one kind of Service."""
+
+    kind: str
+    p50_ms: float
+    p95_ms: float
+    min_ms: float
+    max_ms: float
+    starts: int
+    waited_for_zero_median_s: float
+    """How long each start waited for its namespace's revisions to reach zero (not measured time)."""
+
+
+def measure_knative_cold_start(bench: Bench) -> list[KnativeColdStartFigure]:
+    from tests.cluster import localcluster
+    from tests.helpers import kubectl_runner
+    from tests.knative import install
+    from tests.knative.coldstart import KINDS, cold_start_pairs, percentile, run_starts
+    from tests.knative.jobfn import project_images
+
+    if bench.cluster.kubeconfig.resolve() != localcluster.kubeconfig_path().resolve():
+        raise RuntimeError("the Knative parts run on the local cluster (tests/cluster), not on $KUBECONFIG's")
+    kubectl = kubectl_runner(localcluster.kubectl_path(), localcluster.kubeconfig_path())
+    began = time.monotonic()
+    install.install()
+    images = project_images()
+    bench.say(f"knative cold start: Knative and this tree's images ready in {time.monotonic() - began:.1f} s")
+    began = time.monotonic()
+    work_dir = bench.work_dir / "knative-coldstart"
+    with cold_start_pairs(bench.cluster.api, kubectl, images, work_dir, PAIRS) as pairs:
+        bench.say(f"knative cold start: {PAIRS} namespaces Ready in {time.monotonic() - began:.1f} s")
+        starts = run_starts(
+            pairs, bench.plan.knative_cold_starts, lambda line: bench.say(f"knative cold {line}")
+        )
+    figures = []
+    for kind in KINDS:
+        seconds = starts.seconds[kind]
+        figure = KnativeColdStartFigure(
+            kind=kind,
+            p50_ms=statistics.median(seconds) * 1000,
+            p95_ms=percentile(seconds, 0.95) * 1000,
+            min_ms=min(seconds) * 1000,
+            max_ms=max(seconds) * 1000,
+            starts=len(seconds),
+            waited_for_zero_median_s=statistics.median(starts.waited),
+        )
+        bench.say(f"knative cold start {starts.summary(kind)}")
+        figures.append(figure)
+    return figures
