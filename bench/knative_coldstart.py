@@ -12,8 +12,10 @@ then the hello-world, one at a time. Knative is installed on demand (tests/knati
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .harness import Bench
 
@@ -46,12 +48,17 @@ def measure_knative_cold_start(bench: Bench) -> list[KnativeColdStartFigure]:
         raise RuntimeError("the Knative parts run on the local cluster (tests/cluster), not on $KUBECONFIG's")
     kubectl = kubectl_runner(localcluster.kubectl_path(), localcluster.kubeconfig_path())
     began = time.monotonic()
-    install.install()
+    verb = "installed" if install.install().applied else "already installed"
     images = project_images()
-    bench.say(f"knative cold start: Knative and this tree's images ready in {time.monotonic() - began:.1f} s")
+    bench.say(
+        f"knative cold start: Knative {verb}, this tree's images ready: {time.monotonic() - began:.1f} s"
+    )
     began = time.monotonic()
-    work_dir = bench.work_dir / "knative-coldstart"
-    with cold_start_pairs(bench.cluster.api, kubectl, images, work_dir, PAIRS) as pairs:
+    # The overlays hold Python (a recorder the Services do not use): not under bench/, where mypy looks.
+    with (
+        tempfile.TemporaryDirectory(prefix="jobfn-bench-knative-") as work_dir,
+        cold_start_pairs(bench.cluster.api, kubectl, images, Path(work_dir), PAIRS) as pairs,
+    ):
         bench.say(f"knative cold start: {PAIRS} namespaces Ready in {time.monotonic() - began:.1f} s")
         starts = run_starts(
             pairs, bench.plan.knative_cold_starts, lambda line: bench.say(f"knative cold {line}")
