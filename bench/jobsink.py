@@ -37,6 +37,7 @@ import yaml
 
 from .harness import READY_PROBE, Bench
 from .jobsink_servers import EVENTING_NAMESPACE, JOBSINK_SELECTOR, running_container, start_raised_limits
+from .knative_cluster import knative_kubectl
 from .processes import LoadGenerator, Server, free_port, function_argv, start_server, wait_until_ok
 from .procfs import TreeSample, sample_cgroup, sample_tree
 from .submission import SubmissionFigure, Tally, describe, measure_round, warm_up
@@ -92,20 +93,11 @@ def peer_definitions(job_sink: dict[str, Any]) -> str:
 def _start(bench: Bench, stack: ExitStack) -> tuple[Any, Server, str, Any]:
     """JobSink (installed, with a JobSink object) and jobfn in the cluster's network namespace,
     both stopped by ``stack``; the JobSink's address, jobfn's server, a token for jobfn, kubectl."""
-    from tests.cluster import localcluster
     from tests.deploy.conftest import service_account_token
-    from tests.helpers import kubectl_runner
-    from tests.knative import install
     from tests.knative.jobsink import CALLER, jobsink_in_cluster, manifest
     from tests.knative.services import in_cluster
 
-    if bench.cluster.kubeconfig.resolve() != localcluster.kubeconfig_path().resolve():
-        raise RuntimeError("the Knative parts run on the local cluster (tests/cluster), not on $KUBECONFIG's")
-    kubectl = kubectl_runner(localcluster.kubectl_path(), localcluster.kubeconfig_path())
-    began = time.monotonic()
-    installed = install.install()
-    verb = "installed" if installed.applied else "already installed"
-    bench.say(f"jobsink: Knative {installed.knative_version} {verb}, {time.monotonic() - began:.1f} s")
+    kubectl = knative_kubectl(bench, "jobsink")
     sink = stack.enter_context(jobsink_in_cluster(bench.cluster.api, kubectl))
     definitions = bench.work_dir / "jobsink-peer-definitions.yaml"
     definitions.write_text(peer_definitions(manifest(sink.namespace)))

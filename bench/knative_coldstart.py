@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .harness import Bench
+from .knative_cluster import knative_kubectl
 
 PAIRS = 2
 KIND_LABELS = {"jobfn": "jobfn request → 201 (job created)", "hello-world": "hello-world request → 200"}
@@ -38,21 +39,13 @@ class KnativeColdStartFigure:
 
 
 def measure_knative_cold_start(bench: Bench) -> list[KnativeColdStartFigure]:
-    from tests.cluster import localcluster
-    from tests.helpers import kubectl_runner
-    from tests.knative import install
     from tests.knative.coldstart import KINDS, cold_start_pairs, percentile, run_starts
     from tests.knative.jobfn import project_images
 
-    if bench.cluster.kubeconfig.resolve() != localcluster.kubeconfig_path().resolve():
-        raise RuntimeError("the Knative parts run on the local cluster (tests/cluster), not on $KUBECONFIG's")
-    kubectl = kubectl_runner(localcluster.kubectl_path(), localcluster.kubeconfig_path())
+    kubectl = knative_kubectl(bench, "knative-coldstart")
     began = time.monotonic()
-    verb = "installed" if install.install().applied else "already installed"
     images = project_images()
-    bench.say(
-        f"knative cold start: Knative {verb}, this tree's images ready: {time.monotonic() - began:.1f} s"
-    )
+    bench.say(f"knative-coldstart: this tree's images in the cluster, {time.monotonic() - began:.1f} s")
     began = time.monotonic()
     # The overlays hold Python (a recorder the Services do not use): not under bench/, where mypy looks.
     with (
