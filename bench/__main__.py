@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,27 @@ from . import fixtures, report
 from .cluster import BenchCluster
 from .coldstart import measure_cold_start
 from .harness import FULL, SMOKE, Bench
+from .jobsink import measure_jobsink
+from .knative_coldstart import measure_knative_cold_start
 from .memory import measure_memory
 from .reaper import measure_reaper
 from .scale import measure_scale
 from .submission import measure_submission
 
-PARTS = ("submission", "coldstart", "memory", "scale", "reaper")
+PARTS = ("submission", "coldstart", "memory", "scale", "reaper", "jobsink", "knative-coldstart")
+#: Parts that install Knative into the cluster (tests/knative) and take minutes whatever the
+#: counts: in the full run, not in the smoke run the test suite makes (ask with --only).
+KNATIVE_PARTS = ("jobsink", "knative-coldstart")
+#: What runs each part, and the field of report.Results its figures go to.
+MEASURES: dict[str, tuple[str, Callable[[Bench], object]]] = {
+    "submission": ("submission", measure_submission),
+    "coldstart": ("cold_start", measure_cold_start),
+    "memory": ("memory", measure_memory),
+    "scale": ("scale", measure_scale),
+    "reaper": ("reaper", measure_reaper),
+    "jobsink": ("jobsink", measure_jobsink),
+    "knative-coldstart": ("knative_cold_start", measure_knative_cold_start),
+}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -69,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        default=",".join(PARTS),
-        help=f"comma-separated parts to run (default: all of {','.join(PARTS)})",
+        help=f"comma-separated parts to run (default: all of {','.join(PARTS)}; "
+        f"with --smoke, all but {','.join(KNATIVE_PARTS)})",
     )
     parser.add_argument(
         "--output", type=Path, default=RESULTS_DIR, help="directory for the JSON and the table"
@@ -86,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         help="delete the kept fixture namespaces (thousands of finished jobs) and exit",
     )
     options = parser.parse_args(argv)
+    if options.only is None:
+        default = [part for part in PARTS if not (options.smoke and part in KNATIVE_PARTS)]
+        options.only = ",".join(default)
     parts = [part.strip() for part in options.only.split(",") if part.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -120,21 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     results = report.Results(meta)
     try:
         bench.clean()
-        if "submission" in parts:
-            bench.say("submission ...")
-            results.submission = measure_submission(bench)
-        if "coldstart" in parts:
-            bench.say("coldstart ...")
-            results.cold_start = measure_cold_start(bench)
-        if "memory" in parts:
-            bench.say("memory ...")
-            results.memory = measure_memory(bench)
-        if "scale" in parts:
-            bench.say("scale ...")
-            results.scale = measure_scale(bench)
-        if "reaper" in parts:
-            bench.say("reaper ...")
-            results.reaper = measure_reaper(bench)
+        for part in PARTS:  # in this order, whatever the order asked
+            if part in parts:
+                bench.say(f"{part} ...")
+                attribute, measure = MEASURES[part]
+                setattr(results, attribute, measure(bench))
     finally:
         bench.clean()
     meta["load_after"] = _load()

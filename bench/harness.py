@@ -33,6 +33,8 @@ class Plan:
     warmup_per_thread: int
     """Submissions per load-generator thread before a burst (connections, caches), not counted."""
     cold_starts: int
+    knative_cold_starts: int
+    """Starts from zero of each Knative Service (the knative-coldstart part)."""
     reaper_sizes: tuple[int, ...]
     memory_early: int
     memory_late: int
@@ -54,6 +56,9 @@ FULL = Plan(
     rounds=3,
     warmup_per_thread=3,
     cold_starts=10,
+    # About 7 s a start (two namespaces in turn, each ~12 s from an answer to zero) plus 20-50 s
+    # to make the Services: ~2 min, inside the full run's 20. Of 10 starts, p95 is the slowest.
+    knative_cold_starts=10,
     # Deleting runs against kubectl, on jobs made for each run (10,000 takes ~4 min to make):
     # the reaper at 10,000 and 50,000 is measured by the scale part's passes over its fixtures.
     reaper_sizes=(1_000,),
@@ -72,6 +77,7 @@ SMOKE = Plan(
     rounds=2,
     warmup_per_thread=1,
     cold_starts=2,
+    knative_cold_starts=2,
     reaper_sizes=(10, 20),
     memory_early=20,
     memory_late=100,

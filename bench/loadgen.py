@@ -11,6 +11,7 @@ its own keep-alive connection from burst to burst.
 Targets:
   http        jobfn's REST API:           POST /jobs {"definition", "arguments"}
   cloudevent  jobfn's CloudEvents door:   binary mode, ce-* headers, arguments as data
+              (or any CloudEvents sink: Knative's JobSink; --token adds a bearer token)
   k8s-jobs    the predecessor's route:    POST /jobs {"job_definition_name", **arguments}
   direct      the official kubernetes client creating the rendered Job itself
 """
@@ -112,6 +113,7 @@ def sender_factory(options: argparse.Namespace) -> Callable[[int], Sender]:
     if options.target == "cloudevent":
         data = json.dumps(arguments).encode()
         run = f"{os.getpid()}-{time.time_ns()}"
+        auth = {"Authorization": f"Bearer {options.token}"} if options.token else {}
 
         def event(thread: int) -> Sender:
             def body_for(n: int) -> tuple[bytes, dict[str, str]]:
@@ -121,6 +123,7 @@ def sender_factory(options: argparse.Namespace) -> Callable[[int], Sender]:
                     "ce-type": options.event_type,
                     "ce-source": "/jobfn/bench/loadgen",
                     "ce-id": f"{run}-{thread}-{n}",  # unique: every event is a new submission
+                    **auth,
                 }
 
             return _http_sender(options.url, body_for)
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--definition", default="bench")
     parser.add_argument("--event-type", default="dev.jobfn.bench")
     parser.add_argument("--message", default="submitted by the jobfn benchmark")
+    parser.add_argument("--token", help="cloudevent: a bearer token to send (Eventing's OIDC)")
     parser.add_argument("--namespace", help="direct: namespace to create in")
     parser.add_argument("--kubeconfig", help="direct: admin kubeconfig")
     parser.add_argument("--job-file", help="direct: the rendered Job, as JSON")

@@ -177,12 +177,21 @@ def _poll(
 class LoadGenerator:
     """A ``bench.loadgen`` process, driven one burst at a time."""
 
-    def __init__(self, target: str, options: Mapping[str, str], log_dir: Path) -> None:
-        argv = [sys.executable, "-m", "bench.loadgen", "--target", target]
+    def __init__(
+        self,
+        target: str,
+        options: Mapping[str, str],
+        log_dir: Path,
+        prefix: Sequence[str] = (),
+        name: str | None = None,
+    ) -> None:
+        """``prefix`` goes before the command (``nsenter --net=...``: a load generator in the
+        cluster's network namespace); ``name`` names its log (default: the target)."""
+        argv = [*prefix, sys.executable, "-m", "bench.loadgen", "--target", target]
         for key, value in options.items():
             argv += [f"--{key}", value]
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._stderr: IO[bytes] = (log_dir / f"loadgen-{target}.log").open("ab")
+        self._stderr: IO[bytes] = (log_dir / f"loadgen-{name or target}.log").open("ab")
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,

@@ -85,3 +85,19 @@ def sample_tree(root: int) -> TreeSample:
         rss += pid_rss
         peak += pid_peak
     return TreeSample(cpu, rss * 1024, peak * 1024, tuple(pids))
+
+
+def sample_cgroup(directory: Path) -> TreeSample:
+    """CPU seconds (cgroup v1 ``cpuacct.usage``) and memory of the processes of a cgroup, now.
+
+    For a container run by the node's containerd (a pod's process is a host process in a
+    cgroup of the kubelet's), where /proc's parent links do not lead from one pid we started.
+    """
+    cpu = int((directory / "cpuacct.usage").read_text()) / 1e9
+    pids = tuple(int(line) for line in (directory / "cgroup.procs").read_text().split())
+    rss = peak = 0
+    for pid in pids:
+        pid_rss, pid_peak = _memory_kib(pid)
+        rss += pid_rss
+        peak += pid_peak
+    return TreeSample(cpu, rss * 1024, peak * 1024, pids)

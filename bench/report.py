@@ -9,44 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from .coldstart import ColdStartFigure
+from .jobsink import JobSinkRun
+from .knative_coldstart import KnativeColdStartFigure
+from .knative_report import jobsink_checks, jobsink_lines, knative_cold_start_checks, knative_cold_start_lines
 from .memory import MemoryFigure
 from .reaper import ReaperFigure
 from .scale import ScaleFigure
-from .submission import LABELS, SubmissionFigure
+from .submission import LABELS, SubmissionFigure, cells
+from .tables import TargetCheck, ratio, table
 
 DOORS = ("function-http", "function-cloudevent")
-
-
-@dataclass(frozen=True)
-class TargetCheck:
-    """One ratio from the issue's targets, measured."""
-
-    target: str
-    ratio: float | None
-    limit: float
-    at_least: bool
-    """True when the ratio must be at least ``limit``; False when at most."""
-    never_beyond: float | None = None
-    """A bound the ratio must never pass even where it misses ``limit`` (e.g. CPU: 1.3, never 1.5)."""
-
-    @property
-    def passed(self) -> bool | None:
-        if self.ratio is None:
-            return None
-        return self.ratio >= self.limit if self.at_least else self.ratio <= self.limit
-
-    @property
-    def verdict(self) -> str:
-        if self.passed is None:
-            return "n/a"
-        if self.passed:
-            return "pass"
-        if self.never_beyond is not None and self.ratio is not None and self.ratio > self.never_beyond:
-            return f"MISS (past {self.never_beyond:g})"
-        return "MISS"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
 
 
 @dataclass
@@ -59,12 +31,8 @@ class Results:
     reaper: list[ReaperFigure] = field(default_factory=list)
     memory: MemoryFigure | None = None
     scale: list[ScaleFigure] = field(default_factory=list)
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+    jobsink: JobSinkRun | None = None
+    knative_cold_start: list[KnativeColdStartFigure] = field(default_factory=list)
 
 
 def _wall(figure: ReaperFigure | None) -> float | None:
@@ -92,19 +60,19 @@ def target_checks(results: Results) -> list[TargetCheck]:
             checks += [
                 TargetCheck(
                     f"{name} throughput vs direct client, c={concurrency}",
-                    _ratio(throughput, figure("direct", concurrency, lambda f: f.per_second)),
+                    ratio(throughput, figure("direct", concurrency, lambda f: f.per_second)),
                     0.95,
                     at_least=True,
                 ),
                 TargetCheck(
                     f"{name} throughput vs k8s-jobs, c={concurrency}",
-                    _ratio(throughput, figure("k8s-jobs", concurrency, lambda f: f.per_second)),
+                    ratio(throughput, figure("k8s-jobs", concurrency, lambda f: f.per_second)),
                     3.0,
                     at_least=True,
                 ),
                 TargetCheck(
                     f"{name} CPU/submission vs direct client, c={concurrency}",
-                    _ratio(cpu, figure("direct", concurrency, lambda f: f.cpu_ms_per_submission)),
+                    ratio(cpu, figure("direct", concurrency, lambda f: f.cpu_ms_per_submission)),
                     1.3,
                     at_least=False,
                     never_beyond=1.5,
@@ -116,13 +84,13 @@ def target_checks(results: Results) -> list[TargetCheck]:
         checks += [
             TargetCheck(
                 "cold start to first job created vs hello-world's first 200",
-                _ratio(starts.get("function-submission"), hello),
+                ratio(starts.get("function-submission"), hello),
                 1.8,
                 at_least=False,
             ),
             TargetCheck(
                 "cold start to /readyz vs hello-world's first 200",
-                _ratio(starts.get("function-ready"), hello),
+                ratio(starts.get("function-ready"), hello),
                 1.5,
                 False,
             ),
@@ -133,7 +101,7 @@ def target_checks(results: Results) -> list[TargetCheck]:
         checks.append(
             TargetCheck(
                 f"reaper wall time vs kubectl delete, {jobs} jobs",
-                _ratio(_wall(reaped.get(("reaper", jobs))), _wall(reaped.get(("kubectl", jobs)))),
+                ratio(_wall(reaped.get(("reaper", jobs))), _wall(reaped.get(("kubectl", jobs)))),
                 1.5,
                 at_least=False,
             )
@@ -142,7 +110,7 @@ def target_checks(results: Results) -> list[TargetCheck]:
         checks.append(
             TargetCheck(
                 f"reaper peak RSS, {sizes[-1]} vs {sizes[0]} jobs (independent: within 10 %)",
-                _ratio(_peak(reaped.get(("reaper", sizes[-1]))), _peak(reaped.get(("reaper", sizes[0])))),
+                ratio(_peak(reaped.get(("reaper", sizes[-1]))), _peak(reaped.get(("reaper", sizes[0])))),
                 1.1,
                 at_least=False,
             )
@@ -152,7 +120,7 @@ def target_checks(results: Results) -> list[TargetCheck]:
         checks.append(
             TargetCheck(
                 f"function RSS after {memory.late_submissions} vs after {memory.early_submissions} submissions",
-                _ratio(memory.late_rss_mib, memory.early_rss_mib),
+                ratio(memory.late_rss_mib, memory.early_rss_mib),
                 1.1,
                 at_least=False,
             )
@@ -160,12 +128,14 @@ def target_checks(results: Results) -> list[TargetCheck]:
         checks.append(
             TargetCheck(
                 f"function RSS vs hello-world's, each after {memory.late_submissions} requests",
-                _ratio(memory.late_rss_mib, memory.hello_world_rss_mib),
+                ratio(memory.late_rss_mib, memory.hello_world_rss_mib),
                 1.2,
                 at_least=False,
             )
         )
     checks += scale_checks(results.scale)
+    checks += jobsink_checks(results.jobsink)
+    checks += knative_cold_start_checks(results.knative_cold_start)
     return checks
 
 
@@ -200,7 +170,7 @@ def scale_checks(figures: list[ScaleFigure]) -> list[TargetCheck]:
     if len(passes) >= 2:
         checks.append(TargetCheck(
             f"reaper pass peak RSS, {passes[-1].jobs:,} vs {passes[0].jobs:,} jobs (within 10 %)",
-            _ratio(passes[-1].peak_rss_mib, passes[0].peak_rss_mib), 1.1, at_least=False))  # fmt: skip
+            ratio(passes[-1].peak_rss_mib, passes[0].peak_rss_mib), 1.1, at_least=False))  # fmt: skip
     return checks
 
 
@@ -213,7 +183,7 @@ def ceilings(results: Results) -> dict[int, float | None]:
     """
     by_key = {(f.contender, f.concurrency): f.per_second for f in results.submission}
     return {
-        concurrency: _ratio(by_key.get(("direct", concurrency)), by_key.get(("k8s-jobs", concurrency)))
+        concurrency: ratio(by_key.get(("direct", concurrency)), by_key.get(("k8s-jobs", concurrency)))
         for concurrency in sorted({f.concurrency for f in results.submission})
     }
 
@@ -225,6 +195,8 @@ def as_json(results: Results) -> dict[str, Any]:
         "cold_start": [asdict(f) for f in results.cold_start],
         "reaper": [asdict(f) for f in results.reaper],
         "scale": [asdict(f) for f in results.scale],
+        "jobsink": asdict(results.jobsink) if results.jobsink is not None else None,
+        "knative_cold_start": [asdict(f) for f in results.knative_cold_start],
         "memory": (
             {**asdict(results.memory), "growth": results.memory.growth}
             if results.memory is not None
@@ -233,31 +205,6 @@ def as_json(results: Results) -> dict[str, Any]:
         "targets": [check.as_dict() for check in target_checks(results)],
         "direct_client_vs_k8s_jobs": {str(c): ratio for c, ratio in ceilings(results).items()},
     }
-
-
-def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(
-        cell.rjust(width) if i else cell.ljust(width)
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-    ).rstrip()
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    return [_row(header, widths), _row(["-" * w for w in widths], widths), *(_row(r, widths) for r in rows)]
-
-
-def _submission_row(f: SubmissionFigure) -> list[str]:
-    return [
-        LABELS[f.contender],
-        str(f.concurrency),
-        f"{f.per_second:.1f}",
-        f"{f.p50_ms:.1f}",
-        f"{f.p99_ms:.1f}",
-        f"{f.cpu_ms_per_submission:.2f}",
-        f"{f.peak_rss_mib:.0f}",
-        str(f.errors),
-    ]
 
 
 def _reaper_row(f: ReaperFigure) -> list[str]:
@@ -283,9 +230,9 @@ def as_table(results: Results) -> str:
     ]
     if results.submission:
         lines.append("Submission: jobs/s, latency, CPU per submission of the submitting process tree")
-        lines += _table(
+        lines += table(
             ["contender", "c", "jobs/s", "p50 ms", "p99 ms", "CPU ms/job", "peak RSS MiB", "errors"],
-            [_submission_row(f) for f in results.submission],
+            [cells(LABELS[f.contender], f) for f in results.submission],
         )
         bound = ", ".join(
             f"c={c}: {'n/a' if r is None else f'{r:.2f}'}" for c, r in ceilings(results).items()
@@ -296,7 +243,7 @@ def as_table(results: Results) -> str:
         ]
     if results.cold_start:
         lines.append("Cold start: exec to first 2xx, median (min-max)")
-        lines += _table(
+        lines += table(
             ["start", "median ms", "min ms", "max ms", "starts"],
             [
                 [f.kind, f"{f.median_ms:.0f}", f"{f.min_ms:.0f}", f"{f.max_ms:.0f}", str(f.starts)]
@@ -306,7 +253,7 @@ def as_table(results: Results) -> str:
         lines.append("")
     if results.reaper:
         lines.append("Reaping finished jobs (retention 0)")
-        lines += _table(
+        lines += table(
             ["contender", "jobs", "wall s", "CPU s", "peak RSS MiB", "API calls", "server-counted", "left"],
             [_reaper_row(f) for f in results.reaper],
         )
@@ -321,17 +268,19 @@ def as_table(results: Results) -> str:
         ]
     if results.scale:
         lines.append("Scale: latency with N finished jobs already in the namespace (reaper pass: wall time)")
-        lines += _table(
+        lines += table(
             ["measure", "jobs", "p50 ms", "p99 ms", "samples", "errors", "CPU s", "peak RSS MiB"],
             [[f.measure, f"{f.jobs:,}", f"{f.p50_ms:.1f}", f"{f.p99_ms:.1f}", str(f.samples), str(f.errors),
               f"{f.cpu_seconds:.1f}" if f.peak_rss_mib else "-",
               f"{f.peak_rss_mib:.0f}" if f.peak_rss_mib else "-"] for f in results.scale],
         )  # fmt: skip
         lines.append("")
+    lines += jobsink_lines(results.jobsink)
+    lines += knative_cold_start_lines(results.knative_cold_start)
     checks = target_checks(results)
     if checks:
         lines.append("Targets")
-        lines += _table(
+        lines += table(
             ["target", "ratio", "limit", "result"],
             [
                 [

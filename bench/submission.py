@@ -17,7 +17,9 @@ measured the same way on its own load-generator process.
 
 from __future__ import annotations
 
+import functools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .harness import Bench
@@ -95,7 +97,7 @@ def _loadgen_options(bench: Bench, contender: str, servers: dict[str, Server]) -
 
 
 @dataclass
-class _Tally:
+class Tally:
     """One contender's bursts at one concurrency, added up over the rounds."""
 
     completed: int = 0
@@ -142,19 +144,43 @@ class _Tally:
         )
 
 
-def _warm_up(bench: Bench, load: LoadGenerator, concurrency: int) -> None:
-    warmup = load.burst(concurrency, count=concurrency * bench.plan.warmup_per_thread)
+def cells(label: str, f: SubmissionFigure) -> list[str]:
+    """One figure as the report's table shows it."""
+    return [
+        label,
+        str(f.concurrency),
+        f"{f.per_second:.1f}",
+        f"{f.p50_ms:.1f}",
+        f"{f.p99_ms:.1f}",
+        f"{f.cpu_ms_per_submission:.2f}",
+        f"{f.peak_rss_mib:.0f}",
+        str(f.errors),
+    ]
+
+
+def describe(label: str, figure: SubmissionFigure) -> str:
+    """One figure on one line, as the run goes."""
+    return (
+        f"{label:<18} c={figure.concurrency:<3} {figure.per_second:7.1f}/s "
+        f"p50 {figure.p50_ms:6.1f} ms p99 {figure.p99_ms:6.1f} ms "
+        f"cpu {figure.cpu_ms_per_submission:5.2f} ms/sub errors {figure.errors}"
+    )
+
+
+def warm_up(load: LoadGenerator, concurrency: int, per_thread: int) -> None:
+    """Submissions not counted: each thread's connection, the server's caches."""
+    warmup = load.burst(concurrency, count=concurrency * per_thread)
     if warmup.completed == 0:
         raise RuntimeError(f"every warm-up submission failed: {warmup.first_error}")
 
 
-def _measure_round(
-    bench: Bench, load: LoadGenerator, measured_pid: int, concurrency: int, tally: _Tally
+def measure_round(
+    bench: Bench, load: LoadGenerator, sample: Callable[[], TreeSample], concurrency: int, tally: Tally
 ) -> None:
-    """One burst, with the CPU of ``measured_pid``'s tree and the load generator's around it."""
-    before, load_before = sample_tree(measured_pid), sample_tree(load.pid)
+    """One burst, with the CPU of what ``sample`` reads and the load generator's around it."""
+    before, load_before = sample(), sample_tree(load.pid)
     result = load.burst(concurrency, seconds=bench.plan.phase_seconds / bench.plan.rounds)
-    after, load_after = sample_tree(measured_pid), sample_tree(load.pid)
+    after, load_after = sample(), sample_tree(load.pid)
     tally.add(result, (before, after), (load_before, load_after))
 
 
@@ -179,24 +205,21 @@ def measure_submission(bench: Bench) -> list[SubmissionFigure]:
         bench.clean()
         for concurrency in bench.plan.concurrencies:
             for contender in CONTENDERS:
-                _warm_up(bench, loads[contender], concurrency)
+                warm_up(loads[contender], concurrency, bench.plan.warmup_per_thread)
             bench.clean()
             # Round-robin in short bursts: a noisy moment on a shared machine lands on
             # every contender alike instead of on whichever one was running.
-            tallies = {contender: _Tally() for contender in CONTENDERS}
+            tallies = {contender: Tally() for contender in CONTENDERS}
             for _ in range(bench.plan.rounds):
                 for contender in CONTENDERS:
                     load = loads[contender]
                     measured_pid = load.pid if contender == "direct" else servers[SERVER_OF[contender]].pid
-                    _measure_round(bench, load, measured_pid, concurrency, tallies[contender])
+                    sample = functools.partial(sample_tree, measured_pid)
+                    measure_round(bench, load, sample, concurrency, tallies[contender])
                     bench.clean()
             for contender in CONTENDERS:
                 figure = tallies[contender].figure(contender, concurrency)
-                bench.say(
-                    f"submission {LABELS[contender]:<18} c={concurrency:<3} {figure.per_second:7.1f}/s "
-                    f"p50 {figure.p50_ms:6.1f} ms p99 {figure.p99_ms:6.1f} ms "
-                    f"cpu {figure.cpu_ms_per_submission:5.2f} ms/sub errors {figure.errors}"
-                )
+                bench.say(f"submission {describe(LABELS[contender], figure)}")
                 figures.append(figure)
     finally:
         for load in loads.values():
