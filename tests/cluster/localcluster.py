@@ -386,13 +386,17 @@ def _create_nodes(ports: Ports) -> None:
 
 
 @contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """Serialise up/down across processes (parallel test sessions, CLI); one lock per state dir."""
-    lock_path = state_dir().with_name(state_dir().name + ".lock")  # beside it: survives its removal
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
+def file_lock(path: Path) -> Iterator[None]:
+    """Held by one process of the machine at a time (parallel test sessions, CLIs, installers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def _lock() -> contextlib.AbstractContextManager[None]:
+    """Serialise up/down across processes; one lock per state dir."""
+    return file_lock(state_dir().with_name(state_dir().name + ".lock"))  # beside it: survives its removal
 
 
 def _start() -> None:

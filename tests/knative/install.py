@@ -11,14 +11,13 @@ parallel test sessions share one installation.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from tests.cluster import localcluster
@@ -209,13 +208,9 @@ def check_server_version() -> str:
     return version
 
 
-@contextmanager
-def _lock() -> Iterator[None]:
-    path = localcluster.cache_dir() / "knative.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def _lock() -> AbstractContextManager[None]:
+    """One installer per machine: parallel test sessions share one cluster."""
+    return localcluster.file_lock(localcluster.cache_dir() / "knative.lock")
 
 
 def install() -> Installed:

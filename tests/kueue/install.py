@@ -38,7 +38,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -196,14 +196,9 @@ def render(kubectl: Path) -> list[Manifest]:
 
 
 # --- installing ------------------------------------------------------------------------------
-@contextmanager
-def _lock() -> Iterator[None]:
+def _lock() -> AbstractContextManager[None]:
     """One installer per machine: parallel test sessions share one cluster."""
-    path = localcluster.cache_dir() / "kueue.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    return localcluster.file_lock(localcluster.cache_dir() / "kueue.lock")
 
 
 def _kubectl(kubectl: Path, kubeconfig: Path, *args: str, input: str | None = None) -> str:
