@@ -27,8 +27,9 @@ install: $(INSTALLED) ## create .venv and install jobfn and its test tools into 
 run: install ## serve the function on http://localhost:$(PORT) (starts the local cluster unless $$KUBECONFIG reaches one)
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) deploy/local/run.sh
 
+TEST_WORKERS ?= 2
 test: install lint typecheck ## run every test: lint, types, import contracts, unit, integration, e2e
-	$(VENV_PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install ## ruff, the import contracts, and deptry (every imported module a declared dependency)
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ import re
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,11 +30,53 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: needs the local Kubernetes API server (started on demand)")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a cluster fixture, so `-m "not cluster"` skips them."""
+# `make test` runs the suite on two workers (`-n 2 --dist loadgroup`): most of its time is spent
+# waiting on pods, Knative's timers and subprocesses, not on CPU. A unit of work is one module,
+# so module fixtures (a function server, an applied deploy/) are set up once; a directory whose
+# session fixtures are costly to make twice (Knative's deployed function and JobSink, the
+# engines' virtualenv, the fault cluster) is one unit. Units are handed out slowest first
+# (`--no-loadscope-reorder` keeps this order), so no worker is left with a long tail.
+WHOLE_DIRECTORY_UNITS = frozenset({"knative", "engines", "reliability"})
+SLOWEST_FIRST = ("knative", "e2e", "deploy", "engines", "integration", "bench", "reliability")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a cluster fixture, so `-m "not cluster"` skips them; on
+    workers, group and order the tests as above."""
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers, where dist reads "no"
+        return
+    tests_dir = Path(__file__).resolve().parent
+
+    def directory(item: pytest.Item) -> str:
+        return item.path.resolve().relative_to(tests_dir).parts[0]
+
+    def rank(item: pytest.Item) -> int:
+        name = directory(item)
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within a directory
+    _give_each_item_its_own_id(items)
+    for item in items:
+        name = directory(item)
+        module = item.path.resolve().relative_to(tests_dir).as_posix()
+        item.add_marker(pytest.mark.xdist_group(name if name in WHOLE_DIRECTORY_UNITS else module))
+
+
+def _give_each_item_its_own_id(items: list[pytest.Item]) -> None:
+    """xdist hands tests out by node id, and runs only the first of items that share one.
+    schemathesis names its items by operation (`test[GET /jobs]`) but gives them all the
+    function's id; each gets its name as its id, and any id still shared stops the run."""
+    for item in items:
+        parent, _, last = item.nodeid.rpartition("::")
+        if last != item.name:
+            item._nodeid = f"{parent}::{item.name}"  # the same private field xdist sets for groups
+    shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    if shared:
+        raise pytest.UsageError(f"these test ids are shared, so xdist would run only one of each: {shared}")
 
 
 def _reachable(kubeconfig: str) -> bool:

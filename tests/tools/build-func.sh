@@ -7,8 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 FUNC_VERSION=$(sed -n 's/^require knative.dev\/func \(v[^ ]*\)$/\1/p' "$here/func/go.mod")
 cache=${JOBFN_CACHE:-$HOME/.cache/jobfn}
 bin=$cache/bin/func-$FUNC_VERSION
+mkdir -p "$bin"
+exec 9>"$bin.lock"; flock 9  # the suite's workers may ask for it at once
 if [ ! -x "$bin/func" ]; then
-  mkdir -p "$bin"
   echo "building func $FUNC_VERSION from knative.dev/func/cmd/func" >&2
   # -mod=mod lets go record the dependency hashes (go.sum) on the first build.
   (cd "$here/func" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
