@@ -135,6 +135,8 @@ def test_job_status_of_a_v1_job(conditions: list[tuple[str, str]], status: JobMa
         ([("Complete", "True")], str(int(time.time()) + 10_000), False),
         ([], "0", False),  # a running job is never deleted, whatever its mark says
     ],
+    # Named, not derived from the values: a clock-made id differs between xdist's workers.
+    ids=["finished-unmarked", "complete-due", "failed-due", "finished-not-yet-due", "running-marked-due"],
 )
 def test_candidate_for_deletion(
     conditions: list[tuple[str, str]], deletion_time: str | None, candidate: bool
