@@ -89,11 +89,11 @@ class Deployed:
         )
         return int(deployment["spec"].get("replicas", 0))
 
-    def function_pods(self) -> list[dict[str, Any]]:
-        """The revision's pods that are not being deleted."""
+    def function_pods(self, *, terminating: bool = False) -> list[dict[str, Any]]:
+        """The revision's pods that are not being deleted (with ``terminating``, those too)."""
         selector = f"serving.knative.dev/revision={self.revision()}"
         pods = get_json(self.kubectl, "pods", "-n", self.namespace, "-l", selector)["items"]
-        return [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
+        return [pod for pod in pods if terminating or not pod["metadata"].get("deletionTimestamp")]
 
     def jobs(self, definition: str) -> list[dict[str, Any]]:
         selector = f"job_definition_name={definition}"
