@@ -51,19 +51,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     tests_dir = Path(__file__).resolve().parent
 
-    def directory(item: pytest.Item) -> str:
-        return item.path.resolve().relative_to(tests_dir).parts[0]
+    def module(item: pytest.Item) -> Path:  # tests/<directory>/<module>.py, relative to tests/
+        return item.path.resolve().relative_to(tests_dir)
 
     def rank(item: pytest.Item) -> int:
-        name = directory(item)
-        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        directory = module(item).parts[0]
+        return SLOWEST_FIRST.index(directory) if directory in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)  # stable: collection order within a directory
     _give_each_item_its_own_id(items)
     for item in items:
-        name = directory(item)
-        module = item.path.resolve().relative_to(tests_dir).as_posix()
-        item.add_marker(pytest.mark.xdist_group(name if name in WHOLE_DIRECTORY_UNITS else module))
+        path = module(item)
+        unit = path.parts[0] if path.parts[0] in WHOLE_DIRECTORY_UNITS else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(unit))
 
 
 def _give_each_item_its_own_id(items: list[pytest.Item]) -> None:
