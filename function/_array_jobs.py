@@ -25,9 +25,9 @@ from ._status import (
     job_view,
     pod_view,
     state_from_pods,
-    unix_time,
 )
 from ._submission import JobView
+from ._times import unix_time
 
 
 def index_set(text: str | None) -> set[int]:

@@ -22,7 +22,7 @@ from typing import Any
 from ._contract import KUEUE_QUEUE_ANNOTATION
 from ._policy import parse_quantity
 from ._queues import KUEUE_QUEUE_LABEL
-from ._status import unix_time
+from ._times import unix_time
 
 #: On each Workload: the uid of the Job it was made for.
 WORKLOAD_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +45,7 @@ from ._gate_state import (
     pod_index,
 )
 from ._submission import Attempt, JobEvent, JobSummary, JobView, PodView
+from ._times import created_time, unix_time
 
 SUBMITTED = "SUBMITTED"
 PENDING = "PENDING"
@@ -63,13 +63,6 @@ _START_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError", "CrashL
                    "RunContainerError"}  # fmt: skip
 
 Json = Mapping[str, Any]
-
-
-def unix_time(timestamp: str | None) -> int | None:
-    """An API timestamp (RFC 3339) as unix seconds."""
-    if not timestamp:
-        return None
-    return int(datetime.fromisoformat(timestamp).timestamp())
 
 
 def _true_conditions(job: Json) -> dict[str, Json]:
@@ -367,7 +360,7 @@ def job_view(
         definition=(metadata.get("labels") or {}).get(DEFINITION_LABEL, ""),
         state=state,
         reason=reason,
-        created=unix_time(metadata.get("creationTimestamp")),
+        created=created_time(metadata),
         started=unix_time(status.get("startTime")),
         stopped=terminal_time(job) if condition else None,
         arguments=submitted_arguments(job),

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._contract import DEFINITION_LABEL, JOB_NAME_POD_LABEL, JOB_UID_POD_LABEL, JobSigner
+from ._contract import CREATED_LABEL, DEFINITION_LABEL, JOB_NAME_POD_LABEL, JOB_UID_POD_LABEL, JobSigner
 from ._errors import InvalidRequest, JobNotFound, NotFound
 from ._kube import KubeApi
-from ._paging import MAX_PAGE_SIZE, decode_position, encode_position, newest_first_position
+from ._paging import (
+    MAX_PAGE_SIZE,
+    Windows,
+    decode_position,
+    encode_position,
+    newest_first_position,
+)
 from ._policy import check_labels
 from ._status import job_view
 from ._submission import JobPage, JobView
@@ -26,6 +33,11 @@ Job = dict[str, Any]
 API_PAGE_SIZE = 500
 # A read-modify-write that keeps losing to concurrent writers gives up after this many tries.
 WRITE_ATTEMPTS = 3
+#: Jobs one read of a window of creation time may return (``newest_first``): a window that
+#: holds more is narrowed instead of read whole.
+WINDOW_LIMIT = 1000
+#: Windows one listing reads before reading the rest whole (a handful is the rule).
+MAX_WINDOWS = 24
 # Job uids per pod list: keeps the label selector (and so the request line) near 4 KiB.
 _UIDS_PER_POD_LIST = 100
 _JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # a DNS-1123 subdomain
@@ -44,8 +56,11 @@ class PodLog:
 class JobStore:
     """The jobs of one signature in one namespace."""
 
-    def __init__(self, api: KubeApi, namespace: str, signer: JobSigner) -> None:
+    def __init__(
+        self, api: KubeApi, namespace: str, signer: JobSigner, window_limit: int = WINDOW_LIMIT
+    ) -> None:
         self.api = api
+        self.window_limit = window_limit
         self.namespace = namespace
         self.signer = signer
         self._jobs_path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
@@ -53,9 +68,11 @@ class JobStore:
 
     # --- jobs -----------------------------------------------------------------------------
     def create(self, job: Mapping[str, Any]) -> Job:
-        """Create a Job; ``AlreadyExists`` when its name is taken."""
-        name = job["metadata"]["name"]
-        return self.api.request("POST", self._jobs_path, body=dict(job), doing=f"create job {name!r}")
+        """Create a Job, labelled with when (``CREATED_LABEL``); ``AlreadyExists`` when its name is taken."""
+        metadata = job["metadata"]
+        labels = {**(metadata.get("labels") or {}), CREATED_LABEL: str(_now_ms())}
+        body = {**job, "metadata": {**metadata, "labels": labels}}
+        return self.api.request("POST", self._jobs_path, body=body, doing=f"create job {metadata['name']!r}")
 
     def get(self, name: str) -> Job:
         """The job called ``name``, if it carries this signature; else ``JobNotFound``."""
@@ -76,12 +93,8 @@ class JobStore:
     ) -> Iterator[list[Job]]:
         """Every job of this signature (of ``definition``, with ``labels``, meeting ``also``),
         one API page at a time."""
-        if labels:
-            check_labels(labels)
-        if definition:
-            check_labels({DEFINITION_LABEL: definition})
         query: list[tuple[str, Any]] = [
-            ("labelSelector", self.signer.label_selector(definition, labels, also)),
+            ("labelSelector", self._selector(definition, labels, also)),
             ("limit", page_size),
         ]
         while True:
@@ -109,24 +122,101 @@ class JobStore:
     ) -> JobPage:
         """The one listing rule: a full page of the views ``keep`` accepts, newest first.
 
-        The API server lists in name order, so every page reads all the selected jobs
-        (one API page at a time) and keeps the ``limit`` newest older than the token.
-        The token is the last job's (creation time, name): jobs created while a caller
-        pages never shift or repeat what a later page holds, and a filter never makes a
-        page short while more jobs match.
+        Jobs stand in the order they were created (``created``, then the name). The
+        API server lists in name order only: when one read does not return every candidate,
+        the jobs labelled with their creation time are read in windows of that time, newest
+        first (``_newest_labelled``), and the few without the label whole. The token is the last job's position: jobs created while a
+        caller pages never shift or repeat what a later page holds, and a filter never makes
+        a page short while more jobs match.
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
         before = decode_position(next_token) if next_token else None
-        eligible = (
-            view
-            for view in map(job_view, self.jobs(labels=labels, also=also))
-            if (before is None or newest_first_position(view) < before) and (keep is None or keep(view))
-        )
-        newest = heapq.nlargest(limit + 1, eligible, key=newest_first_position)
+
+        def eligible(views: Iterable[JobView]) -> list[JobView]:
+            return [
+                view
+                for view in views
+                if (before is None or newest_first_position(view) < before) and (keep is None or keep(view))
+            ]
+
+        # Every candidate in one read first: in a small namespace, or for a rare state, the only one.
+        body = self._list_once(labels, also, self.window_limit)
+        read = [job_view(job) for job in body.get("items") or []]
+        if not (body.get("metadata") or {}).get("continue"):
+            candidates = eligible(read)
+        else:
+            upper = None if before is None else before[0] + 1
+            sample = [
+                view.created
+                for view in (eligible(read) or read)
+                if CREATED_LABEL in view.labels
+                and view.created is not None
+                and (upper is None or view.created < upper)
+            ]
+            unlabelled = self.jobs(labels=labels, also=_all_of(also, f"!{CREATED_LABEL}"))
+            candidates = eligible(map(job_view, unlabelled))
+            candidates += self._newest_labelled(labels, also, eligible, limit + 1, upper, sample)
+        newest = heapq.nlargest(limit + 1, candidates, key=newest_first_position)
         page = newest[:limit]
         token = encode_position(newest_first_position(page[-1])) if len(newest) > limit else None
         return JobPage(page, token)
+
+    def _newest_labelled(
+        self,
+        labels: Mapping[str, str] | None,
+        also: str | None,
+        eligible: Callable[[Iterable[JobView]], list[JobView]],
+        wanted: int,
+        upper: int | None,
+        sample: list[int],
+    ) -> list[JobView]:
+        """At least ``wanted`` eligible views of labelled jobs created before ``upper`` (all
+        of them when fewer), and none unread that is newer than one returned.
+
+        Windows of creation time are read newest first (``_paging.Windows`` chooses them),
+        each by one request that returns at most ``window_limit`` jobs; ``sample`` holds the
+        keys of jobs below ``upper`` an over-full read of them all returned (none: the
+        first window has no bounds).
+        """
+        found: list[JobView] = []
+        windows = Windows(upper, wanted, self.window_limit)
+        if sample:
+            windows.overfull(sample)
+        for _ in range(MAX_WINDOWS):
+            lower, upper = windows.lower, windows.upper
+            body = self._list_once(labels, _all_of(also, *_window(lower, upper)), self.window_limit)
+            read = [job_view(job) for job in body.get("items") or []]
+            if (body.get("metadata") or {}).get("continue"):
+                if lower is None or upper is None or upper - lower > 1:
+                    windows.overfull([view.created or 0 for view in (eligible(read) or read)])
+                    continue
+                # More jobs in one second than a read returns: read that one whole.
+                read = [
+                    job_view(job)
+                    for job in self.jobs(labels=labels, also=_all_of(also, *_window(lower, upper)))
+                ]
+            views = eligible(read)
+            found.extend(views)
+            if windows.read_whole([view.created or 0 for view in views]):
+                return found
+        # Estimates this far off mean an order no window fits: read the rest whole.
+        rest = self.jobs(labels=labels, also=_all_of(also, *_window(None, windows.upper)))
+        return found + eligible(map(job_view, rest))
+
+    def _selector(self, definition: str | None, labels: Mapping[str, str] | None, also: str | None) -> str:
+        """The label selector of this signature's jobs: a caller's labels are checked as
+        labels first (4xx), so none becomes selector syntax."""
+        if labels:
+            check_labels(labels)
+        if definition:
+            check_labels({DEFINITION_LABEL: definition})
+        return self.signer.label_selector(definition, labels, also)
+
+    def _list_once(self, labels: Mapping[str, str] | None, also: str | None, limit: int) -> dict[str, Any]:
+        query = [("labelSelector", self._selector(None, labels, also)), ("limit", limit)]
+        body: dict[str, Any] = self.api.request("GET", self._jobs_path, query=query, doing="list jobs")
+        return body
 
     def patch(self, name: str, patch: Mapping[str, Any], resource_version: str | None = None) -> Job:
         """Merge-patch a job; with ``resource_version``, ``StaleWrite`` if it changed since."""
@@ -266,3 +356,20 @@ class JobStore:
                 names = [container]
             logs.extend(self.container_log(pod_name, c, tail_lines, limit_bytes) for c in names)
         return logs
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _window(lower: int | None, upper: int | None) -> list[str]:
+    """The label requirements of jobs created in the seconds [lower, upper) (None: unbounded)."""
+    bounds = [f"{CREATED_LABEL}<{upper * 1000}"] if upper is not None else []
+    if lower is not None:
+        bounds.append(f"{CREATED_LABEL}>{lower * 1000 - 1}")
+    return bounds if bounds else [CREATED_LABEL]
+
+
+def _all_of(*requirements: str | None) -> str | None:
+    """One ``also`` requirement string from several (None where there are none)."""
+    return ",".join(r for r in requirements if r) or None

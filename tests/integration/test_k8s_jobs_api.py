@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from jobfn._contract import CREATED_LABEL
 from jobfn._errors import InvalidArguments
 from jobfn.k8s_jobs import (
     ConfigMapSpecSource,
@@ -164,7 +165,9 @@ def test_created_job_carries_the_contract_and_pre_create_sees_the_signed_v1_job(
     name = manager.create_job("hello", {"name": "bob"}, pre_create=pre_create)
     assert seen == [{"app.kubernetes.io/managed-by": SIGNATURE, "job_definition_name": "hello"}]
     stored = k8s.BatchV1Api(api_client).read_namespaced_job(name, namespace)
+    created_ms = stored.metadata.labels.pop(CREATED_LABEL)  # the store's own, after the hook
     assert stored.metadata.labels == {**seen[0], "team": "data"}
+    assert abs(int(created_ms) / 1000 - stored.metadata.creation_timestamp.timestamp()) < 60
     assert json.loads(stored.metadata.annotations["jobfn.dev/arguments"]) == {"name": "bob"}
     assert name.startswith("hello-")
 
