@@ -9,7 +9,9 @@ left holding them.
 
 The jobs are what jobfn leaves once jobs of the capped definition have finished and the
 reaper has marked them: nine in ten SUCCEEDED, one in ten FAILED, a deletion time a
-month ahead and the final-state label. ``spec.managedBy`` hands them to an absent
+month ahead and the final-state label; named as jobfn names them (the definition, then a
+random suffix, drawn here from the index so a re-run names them alike) and labelled with
+when they were made, as jobfn's job store labels every job it creates. ``spec.managedBy`` hands them to an absent
 controller, so the Job controller makes no pods and never touches them, and their
 status is written here as an external controller's would be.
 """
@@ -18,11 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import string
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from jobfn._contract import DEFINITION_LABEL, DELETION_TIME_ANNOTATION, FINAL_STATE_LABEL, QUEUE_LABEL
+from jobfn._contract import (
+    CREATED_LABEL,
+    DEFINITION_LABEL,
+    DELETION_TIME_ANNOTATION,
+    FINAL_STATE_LABEL,
+    QUEUE_LABEL,
+    name_prefix,
+)
 from jobfn._kube import KubeApi
 from jobfn._queues import DEFAULT_QUEUE_NAME
 
@@ -33,7 +44,7 @@ FIXTURE_LABEL = "jobfn-bench-fixture"
 COMPLETE_ANNOTATION = "jobfn-bench/complete"
 PREFIX = "jobfn-scale-"
 #: Bump when the fixture jobs change in a way the rendered Job does not show.
-VERSION = 1
+VERSION = 2
 FAILED_EVERY = 10
 
 
@@ -69,6 +80,11 @@ def _status(failed: bool, at: str) -> dict[str, Any]:
         {**condition, "type": "Complete", "reason": "CompletionsReached"}]}}  # fmt: skip
 
 
+def _name(index: int) -> str:
+    suffix = "".join(random.Random(index).choices(string.ascii_lowercase + string.digits, k=8))
+    return f"{name_prefix(CAPPED_DEFINITION_NAME, len(suffix))}-{suffix}"
+
+
 def _make(cluster: BenchCluster, namespace: str, size: int, say: Any) -> None:
     api = KubeApi(cluster.api, timeout=120, pool_size=16)
     template = _template()
@@ -79,12 +95,13 @@ def _make(cluster: BenchCluster, namespace: str, size: int, say: Any) -> None:
 
     def create(index: int) -> None:
         failed = index % FAILED_EVERY == 0
-        name = f"fx-{index:06d}"
+        name = _name(index)
         metadata = template["metadata"]
         labels = {
             **metadata["labels"],
             FIXTURE_LABEL: fixture,
             FINAL_STATE_LABEL: "FAILED" if failed else "SUCCEEDED",
+            CREATED_LABEL: str(time.time_ns() // 1_000_000),
         }
         annotations = {**metadata["annotations"], DELETION_TIME_ANNOTATION: delete_at}
         job = {**template, "metadata": {**metadata, "name": name, "namespace": namespace,
