@@ -96,13 +96,15 @@ def relay_socket(state_dir: Path, port: int) -> Path:
 def relay_inside_argv(state_dir: Path, port: int) -> list[str]:
     """socat in the namespace: unix socket -> 127.0.0.1:port there."""
     sock = relay_socket(state_dir, port)
-    return ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early", f"TCP:127.0.0.1:{port}"]
+    return ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early", f"TCP:127.0.0.1:{port},nodelay"]
 
 
 def relay_host_argv(state_dir: Path, port: int) -> list[str]:
     """socat on the host: 127.0.0.1:port -> the unix socket."""
     sock = relay_socket(state_dir, port)
-    return ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+    # nodelay on both TCP legs: with Nagle, a new connection's first answer waited for a
+    # delayed ACK (~40 ms) in 6 of 10 tries, time no real cluster's client spends.
+    return ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay", f"UNIX-CONNECT:{sock}"]
 
 
 class Inside:
