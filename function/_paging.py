@@ -127,9 +127,7 @@ class Windows:
             self.lower = below[count - 1]
         else:
             newest = max(eligible_keys, default=None)
-            span = (
-                newest + 1 if newest is not None else upper if upper is not None else lower + 1000
-            ) - lower
+            span = (newest + 1 if newest is not None else upper if upper is not None else lower + 1) - lower
             self.lower = widened_lower(lower, max(span, 1), len(eligible_keys), self._needed, self._floor)
         self.upper = lower
         return False
@@ -139,9 +137,9 @@ class Windows:
         return self._wanted - self._found
 
 
-def widened_lower(lower: int, span_ms: int, eligible: int, needed: int, floor: int | None) -> int | None:
+def widened_lower(lower: int, span: int, eligible: int, needed: int, floor: int | None) -> int | None:
     """The lower bound of the next, older window below ``lower``, after the window above it
-    was read whole: ``eligible`` jobs kept over ``span_ms`` (from ``lower`` to the newest
+    was read whole: ``eligible`` jobs kept over ``span`` seconds (from ``lower`` to the newest
     job read, or the window's width when it held none), ``needed`` more wanted. None reads
     everything older.
 
@@ -149,7 +147,7 @@ def widened_lower(lower: int, span_ms: int, eligible: int, needed: int, floor: i
     bottom of a window that held too many) by more than half the way there.
     """
     growth = _MAX_GROWTH if eligible == 0 else min(_MAX_GROWTH, max(1.0, _MARGIN * needed / eligible))
-    candidate = lower - max(1, int(span_ms * growth))
+    candidate = lower - max(1, int(span * growth))
     if floor is not None:
         return max(candidate, floor + (lower - floor) // 2)
     return None if candidate <= 0 else candidate

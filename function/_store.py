@@ -122,12 +122,12 @@ class JobStore:
     ) -> JobPage:
         """The one listing rule: a full page of the views ``keep`` accepts, newest first.
 
-        Jobs stand in the order they were created (``created``, then the name). The
-        API server lists in name order only: when one read does not return every candidate,
-        the jobs labelled with their creation time are read in windows of that time, newest
-        first (``_newest_labelled``), and the few without the label whole. The token is the last job's position: jobs created while a
-        caller pages never shift or repeat what a later page holds, and a filter never makes
-        a page short while more jobs match.
+        Jobs stand in the order they were created (``created``, then the name). The API
+        server lists in name order only: when one read does not return every candidate, the
+        jobs labelled with their creation time are read in windows of that time, newest
+        first (``_newest_labelled``), and the few without the label whole. The token is the
+        last job's position: jobs created while a caller pages never shift or repeat what a
+        later page holds, and a filter never makes a page short while more jobs match.
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
