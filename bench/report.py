@@ -188,6 +188,29 @@ def ceilings(results: Results) -> dict[int, float | None]:
     }
 
 
+def framework_floor(results: Results) -> dict[int, dict[str, float | None]]:
+    """Per concurrency, what functions-framework alone costs beside the direct client.
+
+    ``cpu``: the hello-world's CPU per request over the direct client's per create, the
+    share of a "CPU within 1.3 x" target any front end on it spends before doing anything.
+    ``throughput``: the direct client's p50 over itself plus the hello-world's p50, the
+    best throughput ratio a front end that only forwarded could reach where latency, not
+    CPU, bounds it (c=1).
+    """
+    by_key = {(f.contender, f.concurrency): f for f in results.submission}
+    floors: dict[int, dict[str, float | None]] = {}
+    for concurrency in sorted({f.concurrency for f in results.submission}):
+        direct, hello = by_key.get(("direct", concurrency)), by_key.get(("hello-world", concurrency))
+        if direct is None or hello is None:
+            floors[concurrency] = {"cpu": None, "throughput": None}
+            continue
+        floors[concurrency] = {
+            "cpu": ratio(hello.cpu_ms_per_submission, direct.cpu_ms_per_submission),
+            "throughput": ratio(direct.p50_ms, direct.p50_ms + hello.p50_ms),
+        }
+    return floors
+
+
 def as_json(results: Results) -> dict[str, Any]:
     return {
         "meta": results.meta,
@@ -204,7 +227,12 @@ def as_json(results: Results) -> dict[str, Any]:
         ),
         "targets": [check.as_dict() for check in target_checks(results)],
         "direct_client_vs_k8s_jobs": {str(c): ratio for c, ratio in ceilings(results).items()},
+        "framework_floor_vs_direct_client": {str(c): floor for c, floor in framework_floor(results).items()},
     }
+
+
+def _two_places(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _reaper_row(f: ReaperFigure) -> list[str]:
@@ -237,8 +265,14 @@ def as_table(results: Results) -> str:
         bound = ", ".join(
             f"c={c}: {'n/a' if r is None else f'{r:.2f}'}" for c, r in ceilings(results).items()
         )
+        floors = framework_floor(results)
+        cpu = " / ".join(_two_places(floor["cpu"]) for floor in floors.values())
+        latency = " / ".join(_two_places(floor["throughput"]) for floor in floors.values())
         lines += [
             f"Ceiling for any front end vs k8s-jobs (direct client / k8s-jobs throughput): {bound}",
+            f"functions-framework's floor vs the direct client, c={' / '.join(map(str, floors))}: CPU "
+            f"(hello-world / direct client) {cpu}; throughput a front end that only forwarded could "
+            f"reach where latency bounds it (direct p50 / (direct p50 + hello-world p50)) {latency}",
             "",
         ]
     if results.cold_start:

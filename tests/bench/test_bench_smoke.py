@@ -61,6 +61,10 @@ def test_smoke_run_produces_every_figure(kubeconfig: Path, namespace: str, tmp_p
         )
     assert scale[("list aws SUCCEEDED", max(SMOKE.scale_sizes))]["samples"] > 0
 
+    floors = results["framework_floor_vs_direct_client"]
+    assert set(floors) == {str(n) for n in SMOKE.concurrencies}
+    assert all(floor["cpu"] > 0 and 0 < floor["throughput"] < 1 for floor in floors.values()), floors
+
     assert results["targets"], "no target was checked"
     missing = [t["target"] for t in results["targets"] if t["ratio"] is None]
     assert not missing, f"targets without a figure: {missing}"
