@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated job counts for the reaper part (default: the plan's, 1000,10000)",
     )
     parser.add_argument(
+        "--keep-fixtures",
+        action="store_true",
+        help="keep the scale part's fixture namespaces for the next run (deleted by default: "
+        "60,000 Jobs weigh on the shared cluster; Knative's eventing webhook, which caches "
+        "Jobs for SinkBindings, ran out of memory beside them)",
+    )
+    parser.add_argument(
         "--drop-fixtures",
         action="store_true",
         help="delete the kept fixture namespaces (thousands of finished jobs) and exit",
@@ -146,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(results, attribute, measure(bench))
     finally:
         bench.clean()
+        if "scale" in parts and not options.keep_fixtures:
+            fixtures.drop_all(cluster, bench.say)
     meta["load_after"] = _load()
     meta["duration_seconds"] = time.monotonic() - started
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
