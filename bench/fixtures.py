@@ -13,9 +13,9 @@ The jobs are what jobfn leaves once jobs of the capped definition have finished 
 reaper has marked them: nine in ten SUCCEEDED, one in ten FAILED, a deletion time a
 month ahead and the final-state label; named as jobfn names them (the definition, then a
 random suffix, drawn here from the index so a re-run names them alike) and labelled with
-when they were made, as jobfn's job store labels every job it creates. ``spec.managedBy`` hands them to an absent
-controller, so the Job controller makes no pods and never touches them, and their
-status is written here as an external controller's would be.
+when they were made, as jobfn's job store labels every job it creates. ``spec.managedBy``
+hands them to an absent controller, so the Job controller makes no pods and never touches
+them, and their status is written here as an external controller's would be.
 """
 
 from __future__ import annotations

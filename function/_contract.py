@@ -65,9 +65,10 @@ KUEUE_QUEUE_ANNOTATION = ANNOTATION_PREFIX + "kueue-queue"
 #: needs and not every job. A finished job never changes, so the label is never stale;
 #: a job without it is examined by its status (``_status.candidates_selector``).
 FINAL_STATE_LABEL = ANNOTATION_PREFIX + "final-state"
-#: When jobfn created the job, in Unix milliseconds: the order of every newest-first listing,
-#: and an index for it. A label selector can compare integer values (``key>n``, ``key<n``),
-#: so a listing reads a window of time, not the whole namespace (``_store.newest_first``).
+#: When jobfn created the job, in Unix milliseconds: the job's ``created`` (``_times``), so the
+#: order of every newest-first listing, and an index for it. A label selector compares integer
+#: values (``key>n``, ``key<n``), so a listing reads windows of time, not the whole namespace
+#: (``_store.newest_first``).
 CREATED_LABEL = ANNOTATION_PREFIX + "created-ms"
 
 #: The extended resource GPUs are requested by (NVIDIA's device plugin), as AWS Batch's GPU maps to it.
