@@ -262,9 +262,7 @@ def as_table(results: Results) -> str:
             ["contender", "c", "jobs/s", "p50 ms", "p99 ms", "CPU ms/job", "peak RSS MiB", "errors"],
             [cells(LABELS[f.contender], f) for f in results.submission],
         )
-        bound = ", ".join(
-            f"c={c}: {'n/a' if r is None else f'{r:.2f}'}" for c, r in ceilings(results).items()
-        )
+        bound = ", ".join(f"c={c}: {_two_places(r)}" for c, r in ceilings(results).items())
         floors = framework_floor(results)
         cpu = " / ".join(_two_places(floor["cpu"]) for floor in floors.values())
         latency = " / ".join(_two_places(floor["throughput"]) for floor in floors.values())
@@ -319,7 +317,7 @@ def as_table(results: Results) -> str:
             [
                 [
                     check.target,
-                    "n/a" if check.ratio is None else f"{check.ratio:.2f}",
+                    _two_places(check.ratio),
                     f"{'>=' if check.at_least else '<='} {check.limit:g}",
                     check.verdict,
                 ]

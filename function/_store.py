@@ -93,17 +93,14 @@ class JobStore:
     ) -> Iterator[list[Job]]:
         """Every job of this signature (of ``definition``, with ``labels``, meeting ``also``),
         one API page at a time."""
-        query: list[tuple[str, Any]] = [
-            ("labelSelector", self._selector(definition, labels, also)),
-            ("limit", page_size),
-        ]
+        selector = self._selector(definition, labels, also)
+        token: str | None = None
         while True:
-            body = self.api.request("GET", self._jobs_path, query=query, doing="list jobs")
+            body = self._list_once(selector, page_size, token)
             yield body.get("items") or []
             token = (body.get("metadata") or {}).get("continue")
             if not token:
                 return
-            query = [*query[:2], ("continue", token)]
 
     def jobs(
         self, definition: str | None = None, labels: Mapping[str, str] | None = None, also: str | None = None
@@ -141,7 +138,7 @@ class JobStore:
             ]
 
         # Every candidate in one read first: in a small namespace, or for a rare state, the only one.
-        body = self._list_once(labels, also, self.window_limit)
+        body = self._list_once(self._selector(None, labels, also), self.window_limit)
         read = [job_view(job) for job in body.get("items") or []]
         if not (body.get("metadata") or {}).get("continue"):
             candidates = eligible(read)
@@ -185,7 +182,9 @@ class JobStore:
             windows.overfull(sample)
         for _ in range(MAX_WINDOWS):
             lower, upper = windows.lower, windows.upper
-            body = self._list_once(labels, _all_of(also, *_window(lower, upper)), self.window_limit)
+            body = self._list_once(
+                self._selector(None, labels, _all_of(also, *_window(lower, upper))), self.window_limit
+            )
             read = [job_view(job) for job in body.get("items") or []]
             if (body.get("metadata") or {}).get("continue"):
                 if lower is None or upper is None or upper - lower > 1:
@@ -213,8 +212,11 @@ class JobStore:
             check_labels({DEFINITION_LABEL: definition})
         return self.signer.label_selector(definition, labels, also)
 
-    def _list_once(self, labels: Mapping[str, str] | None, also: str | None, limit: int) -> dict[str, Any]:
-        query = [("labelSelector", self._selector(None, labels, also)), ("limit", limit)]
+    def _list_once(self, selector: str, limit: int, token: str | None = None) -> dict[str, Any]:
+        """One API page of the jobs ``selector`` selects (its ``metadata.continue`` says if more)."""
+        query: list[tuple[str, Any]] = [("labelSelector", selector), ("limit", limit)]
+        if token:
+            query.append(("continue", token))
         body: dict[str, Any] = self.api.request("GET", self._jobs_path, query=query, doing="list jobs")
         return body
 
