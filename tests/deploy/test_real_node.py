@@ -78,6 +78,13 @@ def sample_names() -> list[str]:
 
 
 # --- the function as a Deployment -------------------------------------------------------------
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+
+
 @dataclass(frozen=True)
 class InClusterFunction:
     """The function's Deployment, called at its Service's ClusterIP from inside the cluster."""
@@ -155,6 +162,12 @@ def function(
         selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items())
         [pod] = core.list_namespaced_pod(namespace, label_selector=selector).items
         url = f"http://{core.read_namespaced_service(name, namespace).spec.cluster_ip}"
+        # Rolled out is not yet reachable at the ClusterIP: kube-proxy programs the Service's
+        # rules on its own time, and a SYN sent before them stays unanswered (CI run 15: six
+        # setups timed out on the first request). Short tries until /healthz answers.
+        wait_for(
+            lambda: in_cluster_network(lambda: _answers(f"{url}/healthz")), timeout=60, what="the Service"
+        )
         batch = boto3.client(
             "batch",
             endpoint_url=url,
