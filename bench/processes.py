@@ -6,6 +6,7 @@ Every server runs in its own session, so stopping it stops its whole process gro
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
@@ -112,6 +113,19 @@ def function_argv(port: int) -> list[str]:
         sys.executable, "-m", "functions_framework",
         "--target", FUNCTION_TARGET, "--source", str(FUNCTION_SOURCE), "--port", str(port),
     ]  # fmt: skip
+
+
+def compile_like_the_images() -> None:
+    """Write the bytecode of jobfn and of the hello-world, as the function's image does at build.
+
+    Without it a start compiles from source every module whose bytecode is missing or
+    stale, and with ``PYTHONDONTWRITEBYTECODE`` set (the images set it; so may the
+    shell) nothing is ever written: on a fresh clone the cold start measured compiling
+    all of jobfn (exec → /readyz 1.80 times the hello-world's, against 1.44 compiled, in
+    one interleaved run), which no deployed start does.
+    """
+    compileall.compile_dir(REPO / "function", quiet=1)
+    compileall.compile_file(HELLO_WORLD, quiet=1)
 
 
 def hello_world_argv(port: int) -> list[str]:
