@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from .harness import READY_PROBE, REST_PROBE, Bench
 from .processes import (
     Probe,
-    compile_like_the_images,
     free_port,
     function_argv,
     hello_world_argv,
@@ -51,7 +50,6 @@ def _one_start(bench: Bench, kind: str, index: int) -> float:
 
 
 def measure_cold_start(bench: Bench) -> list[ColdStartFigure]:
-    compile_like_the_images()
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for index in range(bench.plan.cold_starts):
         for kind in KINDS:
