@@ -81,8 +81,8 @@ class Service:
                 from ._kube import KubeApi
 
                 try:
-                    # A connection per serving thread: past the pool's size urllib3 opens,
-                    # then discards, a fresh TLS connection for each request beyond it.
+                    # A connection per serving thread: past the pool's size each request
+                    # beyond it opens, then closes, a fresh TLS connection.
                     self._api = KubeApi.from_environment(
                         max(32, self.settings.server_threads), self.settings.api_timeout_seconds
                     )
