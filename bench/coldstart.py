@@ -12,14 +12,7 @@ import statistics
 from dataclasses import dataclass
 
 from .harness import READY_PROBE, REST_PROBE, Bench
-from .processes import (
-    Probe,
-    free_port,
-    function_argv,
-    hello_world_argv,
-    start_server,
-    wait_until_ok,
-)
+from .processes import Probe, free_port, function_argv, hello_world_argv, start_server, wait_until_ok
 
 KINDS = ("hello-world", "function-submission", "function-ready")
 
