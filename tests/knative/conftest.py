@@ -102,11 +102,12 @@ class Deployed:
         ]
         return items
 
-    def wait_scaled_to_zero(self, timeout: float = 90) -> float:
-        """Seconds until the revision has no pod left (the autoscaler chose zero and it is gone)."""
+    def wait_scaled_to_zero(self, timeout: float = 90, *, drained: bool = False) -> float:
+        """Seconds until the revision has no pod left (the autoscaler chose zero and it is gone);
+        ``drained``: none still terminating either."""
         began = time.monotonic()
         wait_for(
-            lambda: self.desired_pods() == 0 and not self.function_pods(),
+            lambda: self.desired_pods() == 0 and not self.function_pods(terminating=drained),
             timeout=timeout,
             interval=0.5,
             what=f"{self.namespace}'s function scaled to zero",
