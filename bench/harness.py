@@ -147,6 +147,13 @@ class Bench:
     def hello_world_env() -> dict[str, str]:
         return {"THREADS": deployed_threads()}
 
+    def forwarder_env(self) -> dict[str, str]:
+        return {
+            **self.server_env(),
+            "FORWARDER_JOB_FILE": str(self.direct_job_file),
+            "THREADS": deployed_threads(),
+        }
+
     def start_function(self, name: str = "function", namespace: str | None = None) -> Server:
         """A fresh function process, answered /readyz."""
         port = free_port()

@@ -4,7 +4,9 @@ A fresh function process serves ``memory_early`` submissions, then the rest up t
 ``memory_late``, through the REST door; its RSS (whole process tree: functions-framework's
 gunicorn arbiter and its worker) is read after each. A fresh functions-framework
 hello-world then serves ``memory_late`` requests and is read the same way: the floor
-any function pays for the same traffic.
+any function pays for the same traffic. So does the forwarder (``bench/forwarder.py``),
+with ``memory_late`` submissions: what any function that creates the job through
+jobfn's client holds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .harness import Bench
-from .processes import LoadGenerator, Probe, free_port, hello_world_argv, start_server, wait_until_ok
+from .processes import (
+    FORWARDER_PROBE,
+    LoadGenerator,
+    Probe,
+    Server,
+    forwarder_argv,
+    free_port,
+    hello_world_argv,
+    start_server,
+    wait_until_ok,
+)
 from .procfs import sample_tree
 from .workload import DEFINITION_NAME
 
@@ -26,6 +38,8 @@ class MemoryFigure:
     errors: int
     hello_world_requests: int
     hello_world_rss_mib: float
+    forwarder_submissions: int
+    forwarder_rss_mib: float
 
     @property
     def growth(self) -> float:
@@ -33,18 +47,37 @@ class MemoryFigure:
         return self.late_rss_mib / self.early_rss_mib - 1
 
 
+def _rss_after(
+    bench: Bench, server: Server, probe: Probe, options: dict[str, str], requests: int, concurrency: int
+) -> tuple[int, float]:
+    """Requests served by a fresh ``server`` (stopped after), and its RSS in MiB after them."""
+    try:
+        wait_until_ok(server, probe, timeout=60, interval=0.02)
+        with LoadGenerator("http", options, bench.log_dir) as load:
+            served = load.burst(concurrency, count=requests)
+            return served.completed, sample_tree(server.pid).rss_bytes / 2**20
+    finally:
+        server.stop()
+
+
 def _hello_world_rss(bench: Bench, requests: int, concurrency: int) -> tuple[int, float]:
     port = free_port()
     server = start_server(
         "hello-world-memory", hello_world_argv(port), port, bench.hello_world_env(), bench.log_dir
     )
+    return _rss_after(bench, server, Probe("GET", "/"), {"url": f"{server.base_url}/"}, requests, concurrency)
+
+
+def _forwarder_rss(bench: Bench, submissions: int, concurrency: int) -> tuple[int, float]:
+    port = free_port()
+    server = start_server(
+        "forwarder-memory", forwarder_argv(port), port, bench.forwarder_env(), bench.log_dir
+    )
+    options = {"url": f"{server.base_url}/jobs", "definition": DEFINITION_NAME}
     try:
-        wait_until_ok(server, Probe("GET", "/"), timeout=60, interval=0.02)
-        with LoadGenerator("http", {"url": f"{server.base_url}/"}, bench.log_dir) as load:
-            served = load.burst(concurrency, count=requests)
-            return served.completed, sample_tree(server.pid).rss_bytes / 2**20
+        return _rss_after(bench, server, FORWARDER_PROBE, options, submissions, concurrency)
     finally:
-        server.stop()
+        bench.clean()
 
 
 def measure_memory(bench: Bench) -> MemoryFigure:
@@ -61,6 +94,7 @@ def measure_memory(bench: Bench) -> MemoryFigure:
         server.stop()
     bench.clean()
     hello_requests, hello_rss = _hello_world_rss(bench, plan.memory_late, plan.memory_concurrency)
+    forwarded, forwarder_rss = _forwarder_rss(bench, plan.memory_late, plan.memory_concurrency)
     figure = MemoryFigure(
         early_submissions=early.completed,
         early_rss_mib=early_rss / 2**20,
@@ -69,10 +103,13 @@ def measure_memory(bench: Bench) -> MemoryFigure:
         errors=early.errors + late.errors,
         hello_world_requests=hello_requests,
         hello_world_rss_mib=hello_rss,
+        forwarder_submissions=forwarded,
+        forwarder_rss_mib=forwarder_rss,
     )
     bench.say(
         f"memory: {figure.early_rss_mib:.1f} MiB after {figure.early_submissions}, "
         f"{figure.late_rss_mib:.1f} MiB after {figure.late_submissions} ({figure.growth:+.1%}); "
-        f"hello-world {figure.hello_world_rss_mib:.1f} MiB after {figure.hello_world_requests} requests"
+        f"hello-world {figure.hello_world_rss_mib:.1f} MiB after {figure.hello_world_requests} requests; "
+        f"forwarder {figure.forwarder_rss_mib:.1f} MiB after {figure.forwarder_submissions} submissions"
     )
     return figure

@@ -29,6 +29,7 @@ from .procfs import peak_rss_bytes
 REPO = Path(__file__).resolve().parent.parent
 FUNC_YAML = REPO / "func.yaml"
 HELLO_WORLD = Path(__file__).resolve().parent / "hello_world.py"
+FORWARDER = Path(__file__).resolve().parent / "forwarder.py"
 FUNCTION_SOURCE = REPO / "function" / "main.py"
 FUNCTION_TARGET = "handle"
 
@@ -116,8 +117,8 @@ def function_argv(port: int) -> list[str]:
 
 
 def compile_like_the_images() -> None:
-    """Write the bytecode of jobfn (function/ and reaper/) and of the hello-world, as the
-    images do at build (the reaper's through ``pip install``).
+    """Write the bytecode of jobfn (function/ and reaper/), of the hello-world and of the
+    forwarder, as the images do at build (the reaper's through ``pip install``).
 
     Without it a start compiles from source every module whose bytecode is missing or
     stale, and with ``PYTHONDONTWRITEBYTECODE`` set (the images set it; so may the
@@ -127,13 +128,21 @@ def compile_like_the_images() -> None:
     """
     for package in ("function", "reaper"):
         compileall.compile_dir(REPO / package, quiet=1)
-    compileall.compile_file(HELLO_WORLD, quiet=1)
+    for source in (HELLO_WORLD, FORWARDER):
+        compileall.compile_file(source, quiet=1)
 
 
 def hello_world_argv(port: int) -> list[str]:
     return [
         sys.executable, "-m", "functions_framework",
         "--target", "hello", "--source", str(HELLO_WORLD), "--port", str(port),
+    ]  # fmt: skip
+
+
+def forwarder_argv(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "functions_framework",
+        "--target", "forward", "--source", str(FORWARDER), "--port", str(port),
     ]  # fmt: skip
 
 
@@ -145,6 +154,16 @@ class Probe:
     path: str
     body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: A submission the forwarder answers 201 once it serves (its job is deleted with the
+#: benchmark's others, by ``Bench.clean``).
+FORWARDER_PROBE = Probe(
+    "POST",
+    "/jobs",
+    json.dumps({"definition": "forwarder-probe"}).encode(),
+    {"Content-Type": "application/json"},
+)
 
 
 def wait_until_ok(server: Server, probe: Probe, timeout: float = 60.0, interval: float = 0.002) -> float:

@@ -188,26 +188,34 @@ def ceilings(results: Results) -> dict[int, float | None]:
     }
 
 
+FLOOR_KEYS = ("cpu", "throughput", "forwarder_cpu", "forwarder_throughput")
+
+
 def framework_floor(results: Results) -> dict[int, dict[str, float | None]]:
-    """Per concurrency, what functions-framework alone costs beside the direct client.
+    """Per concurrency, what a front end on functions-framework costs beside the direct client.
 
     ``cpu``: the hello-world's CPU per request over the direct client's per create, the
     share of a "CPU within 1.3 x" target any front end on it spends before doing anything.
     ``throughput``: the direct client's p50 over itself plus the hello-world's p50, the
     best throughput ratio a front end that only forwarded could reach where latency, not
     CPU, bounds it (c=1).
+    ``forwarder_cpu`` and ``forwarder_throughput``: the same two measured, not derived: the
+    forwarder (``bench/forwarder.py``) creating the job through jobfn's client with nothing
+    else, over the direct client. jobfn's features cost what its doors spend beyond it.
     """
     by_key = {(f.contender, f.concurrency): f for f in results.submission}
     floors: dict[int, dict[str, float | None]] = {}
     for concurrency in sorted({f.concurrency for f in results.submission}):
         direct, hello = by_key.get(("direct", concurrency)), by_key.get(("hello-world", concurrency))
-        if direct is None or hello is None:
-            floors[concurrency] = {"cpu": None, "throughput": None}
-            continue
-        floors[concurrency] = {
-            "cpu": ratio(hello.cpu_ms_per_submission, direct.cpu_ms_per_submission),
-            "throughput": ratio(direct.p50_ms, direct.p50_ms + hello.p50_ms),
-        }
+        forwarder = by_key.get(("forwarder", concurrency))
+        floor: dict[str, float | None] = dict.fromkeys(FLOOR_KEYS)
+        if direct is not None and hello is not None:
+            floor["cpu"] = ratio(hello.cpu_ms_per_submission, direct.cpu_ms_per_submission)
+            floor["throughput"] = ratio(direct.p50_ms, direct.p50_ms + hello.p50_ms)
+        if direct is not None and forwarder is not None:
+            floor["forwarder_cpu"] = ratio(forwarder.cpu_ms_per_submission, direct.cpu_ms_per_submission)
+            floor["forwarder_throughput"] = ratio(forwarder.per_second, direct.per_second)
+        floors[concurrency] = floor
     return floors
 
 
@@ -264,13 +272,17 @@ def as_table(results: Results) -> str:
         )
         bound = ", ".join(f"c={c}: {_two_places(r)}" for c, r in ceilings(results).items())
         floors = framework_floor(results)
-        cpu = " / ".join(_two_places(floor["cpu"]) for floor in floors.values())
-        latency = " / ".join(_two_places(floor["throughput"]) for floor in floors.values())
+
+        def each(key: str) -> str:
+            return " / ".join(_two_places(floor[key]) for floor in floors.values())
+
         lines += [
             f"Ceiling for any front end vs k8s-jobs (direct client / k8s-jobs throughput): {bound}",
             f"functions-framework's floor vs the direct client, c={' / '.join(map(str, floors))}: CPU "
-            f"(hello-world / direct client) {cpu}; throughput a front end that only forwarded could "
-            f"reach where latency bounds it (direct p50 / (direct p50 + hello-world p50)) {latency}",
+            f"(hello-world / direct client) {each('cpu')}; throughput a front end that only forwarded could "
+            f"reach where latency bounds it (direct p50 / (direct p50 + hello-world p50)) {each('throughput')}",
+            f"The forwarder (functions-framework + jobfn's client, nothing else) vs the direct client: "
+            f"CPU {each('forwarder_cpu')}, throughput {each('forwarder_throughput')}",
             "",
         ]
     if results.cold_start:
@@ -295,7 +307,9 @@ def as_table(results: Results) -> str:
         lines += [
             f"Memory: function RSS {memory.early_rss_mib:.1f} MiB after {memory.early_submissions} submissions, "
             f"{memory.late_rss_mib:.1f} MiB after {memory.late_submissions} ({memory.growth:+.1%}); "
-            f"hello-world {memory.hello_world_rss_mib:.1f} MiB after {memory.hello_world_requests} requests",
+            f"hello-world {memory.hello_world_rss_mib:.1f} MiB after {memory.hello_world_requests} requests; "
+            f"forwarder {memory.forwarder_rss_mib:.1f} MiB after {memory.forwarder_submissions} submissions "
+            f"({_two_places(ratio(memory.forwarder_rss_mib, memory.hello_world_rss_mib))} x the hello-world's)",
             "",
         ]
     if results.scale:

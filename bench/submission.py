@@ -6,6 +6,10 @@ touches them alike:
 - direct: the official kubernetes client creating the rendered Job (the ceiling);
 - function-http and function-cloudevent: jobfn's two front doors, one server process;
 - k8s-jobs: the predecessor's Flask route, in its own virtualenv;
+- forwarder: a functions-framework function that parses the body and creates the
+  rendered Job through jobfn's own client (``bench/forwarder.py``): the least any
+  function doing this job on this framework and client pays, so what jobfn's features
+  cost shows as the difference;
 - hello-world: a bare functions-framework function (no job made), for scale: the CPU
   any function pays per request before doing anything, so jobfn's own share shows.
 
@@ -26,9 +30,11 @@ from .harness import Bench
 from .loadgen import BurstResult
 from .predecessor import server_argv as k8s_jobs_argv
 from .processes import (
+    FORWARDER_PROBE,
     LoadGenerator,
     Probe,
     Server,
+    forwarder_argv,
     free_port,
     hello_world_argv,
     start_server,
@@ -37,18 +43,20 @@ from .processes import (
 from .procfs import TreeSample, sample_tree
 from .workload import DEFINITION_NAME, EVENT_TYPE
 
-CONTENDERS = ("direct", "function-http", "function-cloudevent", "k8s-jobs", "hello-world")
+CONTENDERS = ("direct", "function-http", "function-cloudevent", "k8s-jobs", "forwarder", "hello-world")
 LABELS = {
     "direct": "direct client",
     "function-http": "jobfn REST",
     "function-cloudevent": "jobfn CloudEvents",
     "k8s-jobs": "k8s-jobs 0.2.0",
+    "forwarder": "ff forwarder",
     "hello-world": "ff hello-world",
 }
 SERVER_OF = {
     "function-http": "function",
     "function-cloudevent": "function",
     "k8s-jobs": "k8s-jobs",
+    "forwarder": "forwarder",
     "hello-world": "hello-world",
 }
 
@@ -90,6 +98,8 @@ def _loadgen_options(bench: Bench, contender: str, servers: dict[str, Server]) -
         return "http", {"url": f"{servers['hello-world'].base_url}/"}
     if contender == "k8s-jobs":
         return "k8s-jobs", {"url": f"{servers['k8s-jobs'].base_url}/jobs", "definition": DEFINITION_NAME}
+    if contender == "forwarder":
+        return "http", {"url": f"{servers['forwarder'].base_url}/jobs", "definition": DEFINITION_NAME}
     function = servers["function"].base_url
     if contender == "function-http":
         return "http", {"url": f"{function}/jobs", "definition": DEFINITION_NAME}
@@ -190,15 +200,20 @@ def measure_submission(bench: Bench) -> list[SubmissionFigure]:
     loads: dict[str, LoadGenerator] = {}
     figures: list[SubmissionFigure] = []
     try:
-        # Both servers start at once; each is waited for before any load.
+        # The servers start at once; each is waited for before any load.
         servers["k8s-jobs"] = _start_k8s_jobs(bench)
-        hello_port = free_port()
+        hello_port, forwarder_port = free_port(), free_port()
         servers["hello-world"] = start_server(
             "hello-world", hello_world_argv(hello_port), hello_port, bench.hello_world_env(), bench.log_dir
+        )
+        servers["forwarder"] = start_server(
+            "forwarder", forwarder_argv(forwarder_port), forwarder_port, bench.forwarder_env(), bench.log_dir
         )
         servers["function"] = bench.start_function()
         wait_until_ok(servers["k8s-jobs"], Probe("GET", "/healthcheck"), timeout=60, interval=0.02)
         wait_until_ok(servers["hello-world"], Probe("GET", "/"), timeout=60, interval=0.02)
+        # The forwarder's probe creates one job: cleaned before the first burst.
+        wait_until_ok(servers["forwarder"], FORWARDER_PROBE, timeout=60, interval=0.02)
         for contender in CONTENDERS:
             target, options = _loadgen_options(bench, contender, servers)
             loads[contender] = LoadGenerator(target, options, bench.log_dir)

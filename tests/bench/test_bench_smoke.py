@@ -50,6 +50,7 @@ def test_smoke_run_produces_every_figure(kubeconfig: Path, namespace: str, tmp_p
     assert memory["late_submissions"] == SMOKE.memory_late and memory["errors"] == 0
     assert memory["early_rss_mib"] > 0 and memory["late_rss_mib"] > 0
     assert memory["hello_world_requests"] == SMOKE.memory_late and memory["hello_world_rss_mib"] > 0
+    assert memory["forwarder_submissions"] == SMOKE.memory_late and memory["forwarder_rss_mib"] > 0
 
     scale = {(f["measure"], f["jobs"]): f for f in results["scale"]}
     assert {jobs for _, jobs in scale} == set(SMOKE.scale_sizes)
@@ -64,6 +65,9 @@ def test_smoke_run_produces_every_figure(kubeconfig: Path, namespace: str, tmp_p
     floors = results["framework_floor_vs_direct_client"]
     assert set(floors) == {str(n) for n in SMOKE.concurrencies}
     assert all(floor["cpu"] > 0 and 0 < floor["throughput"] < 1 for floor in floors.values()), floors
+    assert all(
+        floor["forwarder_cpu"] > 0 and floor["forwarder_throughput"] > 0 for floor in floors.values()
+    ), floors
 
     assert results["targets"], "no target was checked"
     missing = [t["target"] for t in results["targets"] if t["ratio"] is None]
