@@ -13,31 +13,31 @@ Reads ``FORWARDER_JOB_FILE`` (the direct client's Job, as JSON), ``JOB_NAMESPACE
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 
-from jobfn._kube import KubeApi
+if TYPE_CHECKING:
+    from jobfn._kube import KubeApi
 
 _JOB: dict[str, Any] = json.loads(Path(os.environ["FORWARDER_JOB_FILE"]).read_text())
 _JOBS_PATH = f"/apis/batch/v1/namespaces/{os.environ['JOB_NAMESPACE']}/jobs"
-_API: KubeApi | None = None
-_LOCK = threading.Lock()
 
 
+@functools.cache
 def _api() -> KubeApi:
-    global _API
-    if _API is None:
-        with _LOCK:
-            if _API is None:
-                # Sized as jobfn sizes its own: a connection per serving thread.
-                _API = KubeApi.from_environment(pool_size=max(32, int(os.environ.get("THREADS", "1"))))
-    return _API
+    """Imported and built by the first request, in the serving worker, as jobfn's own is:
+    functions-framework imports this file in gunicorn's arbiter, and what is imported there
+    is counted in both processes. (A race of the first requests may build two; one is
+    dropped.) A connection per serving thread."""
+    from jobfn._kube import KubeApi
+
+    return KubeApi.from_environment(pool_size=max(32, int(os.environ.get("THREADS", "1"))))
 
 
 def forward(request: flask.Request) -> tuple[dict[str, str], int]:
