@@ -10,6 +10,8 @@ const HOLD_FOREVER = 253402300799; // _retention.HOLD_FOREVER: "held"
 const PAGE_SIZE = 50;
 const OVERVIEW_REFRESH_MS = 5000;
 const JOB_REFRESH_MS = 2000;
+// How long a finished job's page keeps reading its events (and logs) after first seeing it finished.
+const FINISHED_EVENTS_SETTLE_MS = 30000;
 const LOG_LINES = 200;
 const TOKEN_KEY = "jobfn-token";
 
@@ -373,14 +375,14 @@ async function showJob(main, name) {
   const events = el("div", { class: "events" });
   const logs = el("pre", { id: "logs", tabindex: "0", "aria-label": `Last ${LOG_LINES} log lines` });
   const logSource = el("select", { id: "log-source" });
-  logSource.addEventListener("change", () => { finishedShown = false; refresh(); });
+  logSource.addEventListener("change", () => { finishedSince = null; refresh(); });
   main.append(el("p", {}, el("a", { href: "#/" }, "← All jobs")), el("h1", {}, name), header,
     el("section", { "aria-labelledby": "logs-title" }, el("h2", { id: "logs-title" }, "Logs"),
       el("p", {}, el("label", { for: "log-source" }, "Container "), logSource), logs),
     body,
     el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events));
   focusHeading(main);
-  let finishedShown = false;
+  let finishedSince = null; // when this page first saw the job finished
 
   function chooseLogSource(job) {
     // One option per pod and container; the reader's choice stays, else the running pod, else the newest try.
@@ -430,8 +432,11 @@ async function showJob(main, name) {
       keyValueTable("Labels", job.labels, "none"),
       attemptsTable(job),
       podsTable(job));
-    if (finishedShown) return; // a finished job's logs and events no longer change
-    finishedShown = TERMINAL.has(job.state);
+    // A finished job's logs no longer change, but its events still arrive for a while: the Job
+    // controller records "Completed" after the status it reports, sent in the background.
+    if (!TERMINAL.has(job.state)) finishedSince = null;
+    else if (finishedSince === null) finishedSince = Date.now();
+    else if (Date.now() - finishedSince > FINISHED_EVENTS_SETTLE_MS) return;
     try {
       events.replaceChildren(eventsTable((await api(`jobs/${encodeURIComponent(name)}/events`)).events));
     } catch (error) {
@@ -440,7 +445,7 @@ async function showJob(main, name) {
     const source = chooseLogSource(job);
     if (!source) {
       logs.textContent = "(no pod yet)";
-      finishedShown = false; // look again once a pod exists
+      finishedSince = null; // look again once a pod exists
       return;
     }
     try {
